@@ -1,0 +1,1 @@
+"""The attribution method as a library: layer selection, hooks, relevance, scoring (no networking)."""

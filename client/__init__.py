@@ -1,0 +1,1 @@
+"""The party daemon: session, local training, local model store, probe answering."""

@@ -1,0 +1,1 @@
+"""Deployment: container images, compose, TLS material, network namespaces, container scaling."""
