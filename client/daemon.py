@@ -1,0 +1,199 @@
+"""The party daemon: dial out, register, take pushed tasks and probes, reconnect with back-off."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import torch
+
+from protoken import __version__
+from protoken.credentials import METADATA_KEY, read_credential
+from protoken.data import load_records
+from protoken.errors import UserError
+from protoken.examples import encode_records
+from protoken.models import fingerprint, load_model
+from protoken.tls import channel_credentials
+from protoken.trainable import FULL, LORA, TrainableSpec, build_trainable, load_trainable_state, trainable_state
+from protoken.v1 import federation_pb2 as pb
+from protoken.v1 import federation_pb2_grpc as rpc
+from protoken.wire.channel import grpc_options
+from protoken.wire.payload import PayloadError, assemble_state, check_state_matches, iter_chunks, state_chunks
+
+from .probes import ProbeAnswerer
+from .store import LocalModelStore
+from .trainer import train_locally
+
+_PERMANENT = {grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED,
+              grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.INVALID_ARGUMENT}
+
+
+@dataclass
+class ClientOptions:
+    server: str
+    data: Path
+    credential: Path
+    state_dir: Path
+    tls_ca: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    max_backoff_s: float = 30.0
+    allowed_modules: tuple[str, ...] = ()  # empty: the default probe policy
+
+
+def _spec_from(hyper: pb.Hyperparameters) -> TrainableSpec:
+    mode = FULL if hyper.mode == pb.TRAINING_MODE_FULL else LORA
+    return TrainableSpec(mode=mode, lora_rank=hyper.lora.rank, lora_alpha=hyper.lora.alpha,
+                         lora_dropout=hyper.lora.dropout, target_modules=tuple(hyper.lora.target_modules))
+
+
+class FederatedClient:
+    def __init__(self, options: ClientOptions, log=None) -> None:
+        self.options = options
+        self.client_id, self._secret = read_credential(options.credential)
+        self.log = log or (lambda m: print(f"[{self.client_id} {time.strftime('%H:%M:%S')}] {m}", flush=True))
+        self.records = load_records(Path(options.data))
+        self.store = LocalModelStore(options.state_dir)
+        self._channel_credentials = channel_credentials(options.tls_ca, options.tls_cert, options.tls_key)
+        self._metadata = ((METADATA_KEY, self._secret),)
+        self.loaded = None
+        self.model = None
+        self.spec: TrainableSpec | None = None
+        self.answerer: ProbeAnswerer | None = None
+        self._progress = pb.HeartbeatRequest(phase="idle")
+        self._stop = threading.Event()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def run(self) -> int:
+        backoff = 1.0
+        while not self._stop.is_set():
+            try:
+                self._session()
+                backoff = 1.0
+            except grpc.RpcError as exc:
+                code = exc.code() if hasattr(exc, "code") else None
+                if code in _PERMANENT:
+                    raise UserError(f"the server refused this client: {exc.details()}") from exc
+                if code == grpc.StatusCode.CANCELLED and self._stop.is_set():
+                    break
+                detail = exc.details() if hasattr(exc, "details") else str(exc)
+                wait = backoff * (0.5 + random.random())
+                self.log(f"connection to {self.options.server} lost ({code.name if code else 'error'}: {detail}); "
+                         f"retrying in {wait:.1f} s")
+                self._stop.wait(wait)
+                backoff = min(backoff * 2, self.options.max_backoff_s)
+        return 0
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _channel(self) -> grpc.Channel:
+        if self._channel_credentials is None:
+            return grpc.insecure_channel(self.options.server, options=grpc_options())
+        return grpc.secure_channel(self.options.server, self._channel_credentials, options=grpc_options())
+
+    def _session(self) -> None:
+        with self._channel() as channel:
+            stub = rpc.FederationStub(channel)
+            caps = pb.Capabilities(training_modes=[pb.TRAINING_MODE_LORA, pb.TRAINING_MODE_FULL],
+                                   attribution_probes=True, num_examples=len(self.records))
+            reply = stub.Register(pb.RegisterRequest(client_version=__version__, capabilities=caps),
+                                  metadata=self._metadata, timeout=30, wait_for_ready=True)
+            self._ensure_base(reply)
+            self.log(f"registered with {self.options.server} as {reply.client_id}")
+            stream = stub.Subscribe(pb.SubscribeRequest(session_id=reply.session_id), metadata=self._metadata)
+            beats = threading.Thread(target=self._heartbeats, args=(stub, reply, stream), daemon=True)
+            beats.start()
+            try:
+                for message in stream:
+                    kind = message.WhichOneof("kind")
+                    if kind == "train":
+                        self._train(stub, message.train, iter_chunks(stream, "weights_chunk"))
+                    elif kind == "probe":
+                        self._answer_probe(stub, message.probe)
+                    elif kind == "error":
+                        self.log(f"server error: {message.error.message}")
+            finally:
+                stream.cancel()
+
+    def _heartbeats(self, stub, reply: pb.RegisterReply, stream) -> None:
+        interval = max(reply.heartbeat_interval_ms, 200) / 1000
+        while not self._stop.wait(interval) and stream.is_active():
+            beat = pb.HeartbeatRequest()
+            beat.CopyFrom(self._progress)
+            beat.session_id = reply.session_id
+            try:
+                if not stub.Heartbeat(beat, metadata=self._metadata, timeout=10).known_session:
+                    stream.cancel()  # the server forgot us (restart): register again
+                    return
+            except grpc.RpcError:
+                return  # the stream's own failure drives the reconnect
+
+    def _ensure_base(self, reply: pb.RegisterReply) -> None:
+        if self.loaded is None or self.loaded.spec != reply.model:
+            self.log(f"loading base model {reply.model}")
+            self.loaded = load_model(reply.model)
+            self._fingerprint = fingerprint(self.loaded.model.state_dict())
+            self.model = None
+        if reply.base_fingerprint and reply.base_fingerprint != self._fingerprint:
+            raise UserError(f"base model mismatch: the server's {reply.model!r} has fingerprint "
+                            f"{reply.base_fingerprint}, this client's has {self._fingerprint}")
+
+    def _trainable(self, spec: TrainableSpec, seed: int) -> torch.nn.Module:
+        if self.model is None or spec != self.spec:
+            base = load_model(self.loaded.spec).model if self.model is not None else self.loaded.model
+            self.model = build_trainable(base, spec, seed=seed)
+            self.spec = spec
+            self.answerer = ProbeAnswerer(self.model, self.store, self.options.allowed_modules)
+        return self.model
+
+    # -- work ------------------------------------------------------------------------------------
+
+    def _train(self, stub, task: pb.TrainTask, chunks) -> None:
+        hyper = task.hyperparameters
+        model = self._trainable(_spec_from(hyper), seed=0)
+        limited = (chunk for _, chunk in zip(range(task.weights_chunks), chunks))
+        try:
+            global_state = assemble_state(limited)
+            check_state_matches(global_state, trainable_state(model))
+        except PayloadError as exc:
+            self.log(f"round {task.round}: rejected the global weights: {exc}")
+            return
+        load_trainable_state(model, global_state)
+        del global_state
+        tokenizer = self.loaded.tokenizer
+        examples = encode_records(tokenizer, self.records, hyper.max_seq_len)
+        self.log(f"round {task.round}: training {hyper.local_steps} steps on {len(examples)} examples")
+
+        def progress(step: int, total: int, loss: float) -> None:
+            self._progress = pb.HeartbeatRequest(round=task.round, step=step, total_steps=total,
+                                                 phase="training", loss=loss)
+
+        seed = hyper.seed * 7919 + sum(self.client_id.encode())
+        metrics = train_locally(model, examples, hyper, tokenizer.pad_token_id, seed, progress)
+        state = trainable_state(model)
+        self.store.save(task.round, state, {"round": task.round, "task_id": task.task_id,
+                                            "num_examples": len(examples), "metrics": metrics})
+        self._progress = pb.HeartbeatRequest(round=task.round, phase="uploading")
+        header = pb.UpdateHeader(round=task.round, task_id=task.task_id, num_examples=len(examples),
+                                 metrics=metrics)
+        messages = [pb.UploadMessage(header=header)] + [pb.UploadMessage(chunk=c) for c in state_chunks(state)]
+        reply = stub.UploadUpdate(iter(messages), metadata=self._metadata, timeout=600)
+        if reply.accepted:
+            self.log(f"round {task.round}: update accepted (train loss {metrics['train_loss']:.3f})")
+        else:
+            self.log(f"round {task.round}: update refused: {reply.error.message}")
+        self._progress = pb.HeartbeatRequest(round=task.round, phase="idle")
+
+    def _answer_probe(self, stub, probe: pb.ProbeRequest) -> None:
+        if self.answerer is None:
+            answer = pb.ProbeAnswer(probe_id=probe.probe_id, error=pb.Error(
+                code=pb.ERROR_CODE_UNKNOWN_ROUND, message="this client has not trained in any round yet"))
+        else:
+            answer = self.answerer.answer(probe)
+        stub.AnswerProbe(answer, metadata=self._metadata, timeout=60)

@@ -1,0 +1,42 @@
+"""The client's own models: the trainable state it produced in every round it took part in."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+STATE_FILE = "state.safetensors"
+
+
+class LocalModelStore:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        (self.root / "rounds").mkdir(parents=True, exist_ok=True)
+
+    def _dir(self, round_number: int) -> Path:
+        return self.root / "rounds" / f"{round_number:06d}"
+
+    def save(self, round_number: int, state: dict[str, torch.Tensor], meta: dict) -> None:
+        """Write through a temporary directory and rename, so a crash never leaves half a round."""
+        final = self._dir(round_number)
+        tmp = final.with_name(f".tmp-{final.name}-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        save_file({k: v.contiguous() for k, v in state.items()}, str(tmp / STATE_FILE))
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+        shutil.rmtree(final, ignore_errors=True)
+        os.rename(tmp, final)
+
+    def rounds(self) -> list[int]:
+        return sorted(int(p.name) for p in (self.root / "rounds").iterdir() if p.name.isdigit())
+
+    def has(self, round_number: int) -> bool:
+        return (self._dir(round_number) / STATE_FILE).exists()
+
+    def load(self, round_number: int) -> dict[str, torch.Tensor]:
+        return load_file(str(self._dir(round_number) / STATE_FILE))

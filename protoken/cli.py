@@ -1,0 +1,119 @@
+"""The `protoken` command."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from protoken.errors import UserError
+
+
+def _server(args: argparse.Namespace) -> int:
+    from protoken.config import load_config
+    from protoken.server.app import serve
+
+    overrides = list(args.set or [])
+    for flag, key in (("address", "federation.address"), ("state_dir", "federation.state_dir"),
+                      ("rounds", "federation.rounds")):
+        value = getattr(args, flag)
+        if value is not None:
+            overrides.append(f'{key}="{value}"' if isinstance(value, str) else f"{key}={value}")
+    config = load_config(args.config, overrides)
+    return serve(config, resume=args.resume)
+
+
+def _client(args: argparse.Namespace) -> int:
+    from protoken.client.daemon import ClientOptions, FederatedClient
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    state_dir = args.state_dir or Path("runs") / f"client-{Path(args.credential).stem}"
+    options = ClientOptions(server=args.server, data=Path(args.data), credential=Path(args.credential),
+                            state_dir=Path(state_dir), tls_ca=args.tls_ca, tls_cert=args.tls_cert,
+                            tls_key=args.tls_key, allowed_modules=tuple(args.allow_module or ()))
+    client = FederatedClient(options)
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: client.stop())
+    return client.run()
+
+
+def _credentials(args: argparse.Namespace) -> int:
+    from protoken.credentials import issue_credential
+
+    out = Path(args.out or f"{args.client_id}.credential")
+    issue_credential(Path(args.registry), args.client_id, out)
+    print(f"credential for {args.client_id} written to {out}; registry {args.registry} updated")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from protoken.demo import run_demo
+
+    return run_demo(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="protoken", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    server = commands.add_parser("server", help="run the coordinator")
+    server.add_argument("--config", type=Path, help="federation TOML file (defaults apply without one)")
+    server.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override a config key")
+    server.add_argument("--address", help="HOST:PORT to listen on")
+    server.add_argument("--state-dir", help="where completed rounds are persisted")
+    server.add_argument("--rounds", type=int)
+    server.add_argument("--resume", action="store_true", help="continue after the last completed round")
+    server.set_defaults(func=_server)
+
+    client = commands.add_parser("client", help="run a party's client daemon")
+    client.add_argument("--server", required=True, help="HOST:PORT of the coordinator")
+    client.add_argument("--data", required=True, help="directory with train.jsonl (or a JSONL file)")
+    client.add_argument("--credential", required=True, help="this client's credential file")
+    client.add_argument("--state-dir", type=Path, help="where this client keeps its own round models")
+    client.add_argument("--threads", type=int, help="torch threads for local training")
+    client.add_argument("--tls-ca", help="CA certificate that signed the server's certificate")
+    client.add_argument("--tls-cert", help="this client's certificate (mutual TLS)")
+    client.add_argument("--tls-key", help="this client's private key (mutual TLS)")
+    client.add_argument("--allow-module", action="append", metavar="REGEX",
+                        help="module names probes may ask about (default: last 2 blocks and lm_head)")
+    client.set_defaults(func=_client)
+
+    credentials = commands.add_parser("credentials", help="issue a client credential")
+    credentials.add_argument("client_id")
+    credentials.add_argument("--registry", default="credentials.toml", help="the server's credential registry")
+    credentials.add_argument("--out", help="the client's credential file (default CLIENT_ID.credential)")
+    credentials.set_defaults(func=_credentials)
+
+    demo = commands.add_parser("demo", help="the main job: a federation of processes on loopback")
+    demo.add_argument("--quick", action="store_true", help="tiny model, 3 clients, 2 rounds (smoke test)")
+    demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="output directory")
+    demo.add_argument("--data", type=Path, default=Path("data"), help="dataset directory (built if missing)")
+    demo.add_argument("--rounds", type=int)
+    demo.add_argument("--local-steps", type=int)
+    demo.set_defaults(func=_demo)
+
+    from protoken.data.cli import register as register_data
+
+    register_data(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

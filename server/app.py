@@ -1,0 +1,136 @@
+"""The coordinator process: load the base, serve gRPC, run the rounds, persist each one."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+import time
+from concurrent import futures
+from pathlib import Path
+
+import grpc
+
+from protoken.config import FederationConfig
+from protoken.credentials import CredentialRegistry
+from protoken.errors import UserError
+from protoken.models import fingerprint, load_model
+from protoken.tls import server_credentials
+from protoken.trainable import build_trainable, load_trainable_state, trainable_state
+from protoken.v1 import federation_pb2_grpc as rpc
+from protoken.wire.channel import grpc_options
+
+from .attribution_service import AttributionServicer
+from .evaluation import HeldoutEvaluator
+from .probes import ProbeBroker
+from .rounds import RoundFailed, RoundRunner
+from .servicer import FederationServicer
+from .sessions import SessionRegistry
+from .state import StateStore
+
+
+def _log(message: str) -> None:
+    print(f"[server {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+class Coordinator:
+    """Owns the global model, the state directory and the gRPC server."""
+
+    def __init__(self, config: FederationConfig, *, resume: bool, log=_log) -> None:
+        self.config = config
+        self.log = log
+        fed = config.federation
+        self.credentials = CredentialRegistry.load(Path(fed.credentials))
+        if len(self.credentials) == 0:
+            raise UserError(f"credential registry {fed.credentials} lists no client")
+        loaded = load_model(fed.model)
+        self.tokenizer = loaded.tokenizer
+        self.base_fingerprint = fingerprint(loaded.model.state_dict())
+        self.spec = config.trainable_spec()
+        self.model = build_trainable(loaded.model, self.spec, seed=fed.seed)
+        meta = {"model": fed.model, "base_fingerprint": self.base_fingerprint,
+                "trainable": json.dumps(self.spec.__dict__, sort_keys=True, default=list)}
+        if resume:
+            self.store = StateStore.open_for_resume(Path(fed.state_dir), meta)
+            latest = self.store.latest()
+            self.global_state = self.store.load_weights(latest)
+            self.next_round = latest.round + 1
+            log(f"resuming after round {latest.round} from {fed.state_dir}")
+        else:
+            self.store = StateStore.create(Path(fed.state_dir), meta)
+            self.global_state = trainable_state(self.model)
+            self.store.save_round(0, self.global_state, [], {})
+            self.next_round = 1
+        load_trainable_state(self.model, self.global_state)
+        self.evaluator = None
+        if config.evaluation.heldout_dir:
+            self.evaluator = HeldoutEvaluator(Path(config.evaluation.heldout_dir), self.tokenizer,
+                                              config.evaluation.examples_per_domain, config.training.max_seq_len)
+        self.sessions = SessionRegistry()
+        self.runner = RoundRunner(config, self.sessions, log)
+        self.probes = ProbeBroker(self.sessions)
+        self.stopping = threading.Event()
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=512), options=grpc_options())
+        rpc.add_FederationServicer_to_server(
+            FederationServicer(credentials=self.credentials, sessions=self.sessions, runner=self.runner,
+                               model_spec=fed.model, base_fingerprint=self.base_fingerprint,
+                               probes=self.probes, log=log), self.server)
+        rpc.add_AttributionServicer_to_server(AttributionServicer(self), self.server)
+        creds = server_credentials(config.tls)
+        try:
+            port = (self.server.add_secure_port(fed.address, creds) if creds
+                    else self.server.add_insecure_port(fed.address))
+        except RuntimeError as exc:
+            raise UserError(f"cannot listen on {fed.address}: {exc}") from exc
+        if port == 0:
+            raise UserError(f"cannot listen on {fed.address}: address in use or invalid")
+        self.port = port
+
+    def evaluate(self, state) -> dict[str, float]:
+        if self.evaluator is None:
+            return {}
+        load_trainable_state(self.model, state)
+        return self.evaluator.evaluate(self.model)
+
+    def run(self) -> int:
+        fed = self.config.federation
+        self.server.start()
+        self.log(f"listening on {fed.address} (port {self.port}); waiting for {fed.min_clients} clients")
+        try:
+            for number in range(self.next_round, fed.rounds + 1):
+                started = time.time()
+                new_state, round_ = self.runner.run(number, self.global_state)
+                metrics = dict(round_.metrics)
+                metrics.update(self.evaluate(new_state))
+                metrics["round_seconds"] = time.time() - started
+                self.store.save_round(number, new_state, sorted(round_.answered), metrics)
+                self.global_state = new_state
+                shown = ", ".join(f"{k}={v:.3f}" for k, v in sorted(metrics.items()) if "loss" in k)
+                self.log(f"round {number} complete in {metrics['round_seconds']:.1f} s: {shown}")
+            load_trainable_state(self.model, self.global_state)
+            self.log(f"training finished: {fed.rounds} rounds in {fed.state_dir}")
+            if fed.serve_after_training:
+                self.log("serving attribution queries until stopped")
+                self.stopping.wait()
+            return 0
+        except RoundFailed as exc:
+            self.log(str(exc))
+            return 2
+        finally:
+            self.sessions.close_all()
+            self.server.stop(grace=2).wait()
+
+    def request_stop(self) -> None:
+        self.runner.stop.set()
+        self.stopping.set()
+
+
+def serve(config: FederationConfig, *, resume: bool) -> int:
+    coordinator = Coordinator(config, resume=resume)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: coordinator.request_stop())
+    code = coordinator.run()
+    if coordinator.runner.stop.is_set() and code:
+        print("server stopped before the last round; continue with --resume", file=sys.stderr)
+    return code
