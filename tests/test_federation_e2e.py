@@ -1,0 +1,115 @@
+"""Real server and client processes over loopback gRPC, with the tiny model."""
+
+import signal
+import subprocess
+import sys
+import time
+
+import torch
+from safetensors.torch import load_file
+
+from protoken.server.state import StateStore
+
+
+def _client_state(fed, name, round_number):
+    path = fed.root / "clients" / name / "rounds" / f"{round_number:06d}"
+    meta = __import__("json").loads((path / "meta.json").read_text())
+    return load_file(str(path / "state.safetensors")), meta["num_examples"]
+
+
+def test_two_rounds_final_weights_are_fedavg_of_client_models(federation):
+    fed = federation()
+    fed.start_all()
+    assert fed.wait_server() == 0, fed.log("server")
+    store = StateStore(fed.root / "server-state")
+    rounds = [r for r in store.rounds() if r.round > 0]
+    assert [r.round for r in rounds] == [1, 2]
+    assert all(r.participants == sorted(fed.clients) for r in rounds)
+    final = store.load_weights(rounds[-1])
+    states = [_client_state(fed, name, 2) for name in fed.clients]
+    total = sum(n for _, n in states)
+    assert len({n for _, n in states}) > 1, "unequal example counts make the weighting visible"
+    for key, tensor in final.items():
+        expected = sum(state[key].double() * n for state, n in states) / total
+        torch.testing.assert_close(tensor, expected.float(), rtol=1e-5, atol=1e-7)
+    metrics = rounds[-1].metrics
+    assert all(f"train_loss/{name}" in metrics and f"heldout_loss/{name}" in metrics for name in fed.clients)
+
+
+def test_client_killed_mid_round_then_rejoins(federation):
+    fed = federation(training__local_steps=60, federation__quorum=0.5)
+    fed.start_all()
+    fed.wait_for_log("math", "round 1: training")
+    fed.procs["math"].send_signal(signal.SIGKILL)
+    fed.wait_for_log("server", "round 1 complete")
+    fed.start_client("math")
+    assert fed.wait_server() == 0, fed.log("server")
+    rounds = {r.round: r for r in StateStore(fed.root / "server-state").rounds()}
+    assert rounds[1].participants == ["finance", "medical"]
+    assert rounds[2].participants == ["finance", "math", "medical"]
+    assert "completed without math" in fed.log("server")
+
+
+def test_server_killed_after_round_one_resumes(federation):
+    fed = federation(training__local_steps=40)
+    fed.start_all()
+    fed.wait_for_log("server", "round 1 complete")
+    fed.procs["server"].send_signal(signal.SIGKILL)
+    fed.procs["server"].wait()
+    store = StateStore(fed.root / "server-state")
+    before = store.get(1)
+    assert before is not None and store.get(2) is None
+    fed.start_server("--resume")
+    assert fed.wait_server() == 0, fed.log("server")
+    after = {r.round: r for r in store.rounds()}
+    assert sorted(after) == [0, 1, 2]
+    assert (after[1].sha256, after[1].completed_at) == (before.sha256, before.completed_at)
+    assert "resuming after round 1" in fed.log("server")
+    assert fed.log("server").count("round 1 complete") == 1
+
+
+def _run_cli(*args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "protoken.cli", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_unknown_credential_is_refused(federation, tmp_path):
+    fed = federation()
+    fed.start_server()
+    stranger = tmp_path / "stranger.credential"
+    stranger.write_text('client_id = "medical"\nsecret = "not-the-real-secret"\n')
+    result = _run_cli("client", "--server", fed.address, "--data", str(fed.data / "medical"),
+                      "--credential", str(stranger), "--state-dir", str(tmp_path / "s"))
+    assert result.returncode != 0
+    assert "unknown or missing client credential" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_or_empty_data_dir(tmp_path, federation):
+    fed = federation()
+    (tmp_path / "empty").mkdir()
+    for data in (tmp_path / "nowhere", tmp_path / "empty"):
+        result = _run_cli("client", "--server", fed.address, "--data", str(data),
+                          "--credential", str(fed.credentials["math"]))
+        assert result.returncode != 0
+        assert str(data) in result.stderr and "Traceback" not in result.stderr
+
+
+def test_malformed_config_names_the_key(tmp_path):
+    config = tmp_path / "f.toml"
+    config.write_text("[training]\nbatch_sise = 4\n")
+    result = _run_cli("server", "--config", str(config))
+    assert result.returncode != 0
+    assert "training.batch_sise" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_resume_from_unreadable_state_changes_nothing(tmp_path, federation):
+    fed = federation()
+    state = tmp_path / "server-state"
+    state.mkdir()
+    (state / "index.sqlite").write_bytes(b"garbage" * 100)
+    before = {p.name: p.read_bytes() for p in state.iterdir()}
+    result = _run_cli("server", "--config", str(fed.config_path), "--resume")
+    assert result.returncode != 0
+    assert "cannot resume" in result.stderr and "Traceback" not in result.stderr
+    assert {p.name: p.read_bytes() for p in state.iterdir()} == before
