@@ -100,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     from protoken.data.cli import register as register_data
 
     register_data(commands)
+    from protoken.infra.cli import register as register_infra
+
+    register_infra(commands)
     return parser
 
 

@@ -36,12 +36,20 @@ class FederationServicer(rpc.FederationServicer):
         self.progress: dict[str, pb.HeartbeatRequest] = {}
 
     def _caller(self, context: grpc.ServicerContext) -> str:
-        """The client id bound to the call's credential; aborts the call when there is none."""
+        """The client id bound to the call's credential; aborts the call when there is none.
+
+        Under mutual TLS the client certificate's common name must be that same client id, so a
+        leaked credential is of no use without its party's private key.
+        """
         secret = dict(context.invocation_metadata()).get(METADATA_KEY)
         client_id = self.credentials.identify(secret)
         if client_id is None:
             context.abort(grpc.StatusCode.UNAUTHENTICATED,
                           "unknown or missing client credential" if secret else "no client credential sent")
+        certified = [name.decode() for name in context.auth_context().get("x509_common_name", [])]
+        if certified and certified[0] != client_id:
+            context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                          f"the TLS certificate names {certified[0]!r} but the credential is {client_id!r}'s")
         return client_id
 
     def Register(self, request: pb.RegisterRequest, context) -> pb.RegisterReply:
