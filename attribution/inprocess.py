@@ -1,0 +1,76 @@
+"""Attribution with every client's model in one process, as the paper's reference artifact does.
+
+This is the yardstick for the networked protocol: the same relevance, the same client scores and
+the same combination, only without the network in between.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import nn
+from transformers import PreTrainedTokenizerBase
+
+from protoken.attribution.calibration import DEFAULT_THRESHOLD, Calibration
+from protoken.attribution.combine import CALIBRATED, NO_GRADIENT, build_provenance, check_mode
+from protoken.attribution.generation import encode_prompt, stop_token_ids
+from protoken.attribution.layers import select_layers
+from protoken.attribution.probe import Probe, Relevance
+from protoken.attribution.provenance import Provenance
+from protoken.attribution.relevance import FAST, PATHS, fast_relevance, reference_relevance
+from protoken.attribution.scoring import module_scores
+
+
+def relevance_for_prompt(global_model: nn.Module, tokenizer: PreTrainedTokenizerBase, prompt: str, *,
+                         layers: Sequence[str] | None = None, max_new_tokens: int = 32, path: str = FAST,
+                         per_token: bool = False, chat: bool = True) -> Relevance:
+    """G's relevance for a text prompt (default layers: `select_layers`)."""
+    if path not in PATHS:
+        raise ValueError(f"relevance path must be one of {', '.join(PATHS)}, got {path!r}")
+    layers = select_layers(global_model) if layers is None else list(layers)
+    prompt_ids = encode_prompt(tokenizer, prompt, chat=chat)
+    stops = stop_token_ids(global_model, tokenizer)
+    if path == FAST:
+        return fast_relevance(global_model, prompt_ids, layers, max_new_tokens=max_new_tokens,
+                              stop_ids=stops, per_token=per_token)
+    return reference_relevance(global_model, prompt_ids, layers, max_new_tokens=max_new_tokens, stop_ids=stops)
+
+
+def client_answers(client_models: Mapping[str, nn.Module], probe: Probe) -> tuple[dict[str, torch.Tensor], float]:
+    """Every client's scores for the probe, and the seconds they took together."""
+    started = time.perf_counter()
+    answers = {client: module_scores(model, probe) for client, model in client_models.items()}
+    return answers, time.perf_counter() - started
+
+
+def attribute_in_process(global_model: nn.Module, tokenizer: PreTrainedTokenizerBase,
+                         client_models: Mapping[str, nn.Module], prompt: str, *,
+                         layers: Sequence[str] | None = None, mode: str = CALIBRATED,
+                         calibration: Calibration | None = None, max_new_tokens: int = 32,
+                         path: str = FAST, per_token: bool = False, chat: bool = True) -> Provenance:
+    """Generate with G, score with every client's model, combine: one Provenance."""
+    check_mode(mode)
+    if mode == CALIBRATED and calibration is None:
+        raise ValueError("calibrated attribution needs a Calibration: see calibrate_in_process, or use mode 'paper'")
+    relevance = relevance_for_prompt(global_model, tokenizer, prompt, layers=layers, max_new_tokens=max_new_tokens,
+                                     path=path, per_token=per_token, chat=chat)
+    probe = relevance.probe.without_gradient() if mode == NO_GRADIENT else relevance.probe
+    answers, seconds = client_answers(client_models, probe)
+    return build_provenance(relevance, answers, tokenizer, mode=mode, calibration=calibration, prompt=prompt,
+                            timings={"clients_s": seconds})
+
+
+def calibrate_in_process(global_model: nn.Module, tokenizer: PreTrainedTokenizerBase,
+                         client_models: Mapping[str, nn.Module], prompts: Sequence[str], *,
+                         layers: Sequence[str] | None = None, max_new_tokens: int = 32,
+                         threshold: float = DEFAULT_THRESHOLD, chat: bool = True) -> Calibration:
+    """A Calibration from the clients' scores of G's responses to reference `prompts`."""
+    layers = select_layers(global_model) if layers is None else list(layers)
+    answers = []
+    for prompt in prompts:
+        relevance = relevance_for_prompt(global_model, tokenizer, prompt, layers=layers,
+                                         max_new_tokens=max_new_tokens, chat=chat)
+        answers.append(client_answers(client_models, relevance.probe)[0])
+    return Calibration.fit(layers, answers, threshold=threshold)
