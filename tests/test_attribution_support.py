@@ -6,6 +6,7 @@ import copy
 from collections.abc import Mapping
 from functools import cache
 
+import pytest
 import torch
 from torch import nn
 
@@ -13,6 +14,18 @@ from protoken.models import LoadedModel, load_model
 from protoken.trainable import TrainableSpec, build_trainable, load_trainable_state, trainable_state
 
 LORA = TrainableSpec(lora_rank=4, lora_alpha=8.0)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models compute fastest on one thread; on a busy 2-core machine a second one mostly waits.
+
+    Autouse in the test modules that import it; the previous setting is restored after the module.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @cache
