@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 
 import torch
 from torch import nn
 
-from protoken.examples import Example, collate, sample_batches
+from protoken.examples import Example, collate, response_loss, sample_batches
 from protoken.v1 import federation_pb2 as pb
 
 ProgressFn = Callable[[int, int, float], None]
@@ -26,12 +27,12 @@ def train_locally(model: nn.Module, examples: list[Example], hyper: pb.Hyperpara
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(hyper.warmup_steps))
     batches = sample_batches(examples, hyper.batch_size, hyper.local_steps, seed)
     model.train()
+    started = time.perf_counter()
     losses = []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for step, batch in enumerate(batches, start=1):
-            inputs = collate(batch, pad_id)
-            loss = model(**inputs).loss
+            loss = response_loss(model, collate(batch, pad_id))
             if not math.isfinite(float(loss)):
                 raise FloatingPointError(f"training loss became {float(loss)} at step {step}")
             loss.backward()
@@ -42,4 +43,5 @@ def train_locally(model: nn.Module, examples: list[Example], hyper: pb.Hyperpara
             losses.append(float(loss))
             progress(step, len(batches), losses[-1])
     model.eval()
-    return {"train_loss": sum(losses) / len(losses), "train_loss_last": losses[-1], "steps": float(len(losses))}
+    return {"train_loss": sum(losses) / len(losses), "train_loss_last": losses[-1], "steps": float(len(losses)),
+            "train_seconds": time.perf_counter() - started}

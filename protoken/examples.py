@@ -75,16 +75,27 @@ def sample_batches(examples: list[Example], batch_size: int, steps: int, seed: i
     return batches
 
 
+def response_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor], reduction: str = "mean") -> torch.Tensor:
+    """Cross-entropy on the response tokens, computing vocabulary logits only where they are needed.
+
+    The vocabulary projection dominates a small model's cost; prompt positions never need it.
+    """
+    labels = batch["labels"]
+    has_label = (labels != IGNORE).any(dim=0).nonzero()
+    first = max(int(has_label[0]) if len(has_label) else 1, 1)
+    keep = torch.arange(first - 1, labels.shape[1] - 1)
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], logits_to_keep=keep).logits
+    targets = labels[:, first:]
+    return torch.nn.functional.cross_entropy(logits.transpose(1, 2).float(), targets, ignore_index=IGNORE,
+                                             reduction=reduction)
+
+
 @torch.no_grad()
 def mean_loss(model: torch.nn.Module, examples: list[Example], pad_id: int, batch_size: int = 8) -> float:
     """Token-weighted mean cross-entropy on the response tokens."""
     total, tokens = 0.0, 0
     for start in range(0, len(examples), batch_size):
         batch = collate(examples[start:start + batch_size], pad_id)
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        targets = batch["labels"][:, 1:]
-        losses = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2).float(), targets,
-                                                   ignore_index=IGNORE, reduction="sum")
-        total += float(losses)
-        tokens += int((targets != IGNORE).sum())
+        total += float(response_loss(model, batch, reduction="sum"))
+        tokens += int((batch["labels"][:, 1:] != IGNORE).sum())
     return total / max(tokens, 1)

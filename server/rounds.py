@@ -95,6 +95,7 @@ class RoundRunner:
                            accumulator=FedAvgAccumulator(global_state), reference=global_state,
                            deadline=deadline)
         chunks = state_chunks(global_state)
+        chunk_bytes = sum(chunk.ByteSize() for chunk in chunks)
         hyper = hyperparameters(self.config, number)
         self.current = round_
         self.log(f"round {number}: sampled {', '.join(sampled)} of {len(connected)} connected")
@@ -108,6 +109,7 @@ class RoundRunner:
                 weights_chunks=len(chunks), deadline_unix_ms=int(deadline * 1000))))
             for chunk in chunks:
                 session.push(pb.ServerMessage(weights_chunk=chunk))
+            round_.metrics[f"bytes_down/{client_id}"] = float(chunk_bytes)
         del chunks
         with round_.cond:
             while not round_.settled() and not self.stop.is_set():

@@ -109,7 +109,9 @@ class FederationServicer(rpc.FederationServicer):
         with self._upload_slots:
             try:
                 assembler = PayloadAssembler()
+                received = first.ByteSize()
                 for message in request_iterator:
+                    received += message.ByteSize()
                     if message.WhichOneof("kind") != "chunk":
                         raise PayloadError("only payload chunks may follow the header")
                     assembler.add(message.chunk)
@@ -129,6 +131,7 @@ class FederationServicer(rpc.FederationServicer):
                 for key, value in header.metrics.items():
                     round_.metrics[f"{key}/{client_id}"] = float(value)
                 round_.metrics[f"num_examples/{client_id}"] = float(header.num_examples)
+                round_.metrics[f"bytes_up/{client_id}"] = float(received)
                 round_.cond.notify_all()
         self.log(f"round {header.round}: update from {client_id} aggregated "
                  f"({round_.accumulator.count}/{len(round_.tasks)})")
