@@ -51,6 +51,36 @@ def _credentials(args: argparse.Namespace) -> int:
     return 0
 
 
+def _attribute(args: argparse.Namespace) -> int:
+    import json
+
+    from protoken.attribution import render_html
+    from protoken.query import AttributionClient, format_text
+
+    if not args.prompt.strip():
+        raise UserError("--prompt is empty")
+    client = AttributionClient(args.server, tls_ca=args.tls_ca, tls_cert=args.tls_cert, tls_key=args.tls_key)
+    try:
+        result = client.attribute(args.prompt, round_number=args.round, max_new_tokens=args.max_new_tokens,
+                                  mode=args.mode)
+    finally:
+        client.close()
+    if args.format == "json":
+        data = result.provenance.to_dict()
+        data["wire"] = {"probe_bytes": result.probe_bytes, "answer_bytes": result.answer_bytes}
+        text = json.dumps(data, indent=2, ensure_ascii=False)
+    elif args.format == "html":
+        text = render_html(result.provenance)
+    else:
+        text = format_text(result)
+    if args.out:
+        Path(args.out).write_text(text)
+        print(f"written to {args.out}")
+    else:
+        print(text)
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from protoken.demo import run_demo
 
@@ -88,6 +118,19 @@ def build_parser() -> argparse.ArgumentParser:
     credentials.add_argument("--registry", default="credentials.toml", help="the server's credential registry")
     credentials.add_argument("--out", help="the client's credential file (default CLIENT_ID.credential)")
     credentials.set_defaults(func=_credentials)
+
+    attribute = commands.add_parser("attribute", help="which client is responsible for each token of an answer")
+    attribute.add_argument("--server", required=True, help="HOST:PORT of the coordinator")
+    attribute.add_argument("--prompt", required=True)
+    attribute.add_argument("--round", type=int, default=0, help="round whose model answers (default: latest)")
+    attribute.add_argument("--max-new-tokens", type=int, default=0, help="default: the server's setting")
+    attribute.add_argument("--mode", choices=["calibrated", "paper", "no-gradient"])
+    attribute.add_argument("--format", choices=["text", "json", "html"], default="text")
+    attribute.add_argument("--out", help="write to a file instead of standard output")
+    attribute.add_argument("--tls-ca")
+    attribute.add_argument("--tls-cert")
+    attribute.add_argument("--tls-key")
+    attribute.set_defaults(func=_attribute)
 
     demo = commands.add_parser("demo", help="the main job: a federation of processes on loopback")
     demo.add_argument("--quick", action="store_true", help="tiny model, 3 clients, 2 rounds (smoke test)")

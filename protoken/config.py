@@ -77,9 +77,12 @@ class TlsSection:
 @dataclass
 class AttributionSection:
     probe_timeout_s: float = 60.0
-    wire_dtype: str = "float32"
-    mode: str = "calibrated"
+    wire_dtype: str = "float32"          # precision of probe tensors on the wire: float32 or float16
+    mode: str = "calibrated"             # calibrated | paper | no-gradient
     max_new_tokens: int = 32
+    layers: list[str] = field(default_factory=list)  # "PATTERN[:COUNT]" rules; empty: the method's defaults
+    reference_prompts: str = ""          # file of prompts (one per line, or JSONL) to calibrate on
+    threshold: float = 3.0               # standard score a client must exceed to stand out
 
 
 @dataclass
@@ -157,6 +160,9 @@ def _validate(config: FederationConfig) -> None:
         (config.attribution.wire_dtype in ("float32", "float16"), "attribution.wire_dtype",
          "must be 'float32' or 'float16'"),
         (config.attribution.probe_timeout_s > 0, "attribution.probe_timeout_s", "must be positive"),
+        (config.attribution.mode in ("calibrated", "paper", "no-gradient"), "attribution.mode",
+         "must be 'calibrated', 'paper' or 'no-gradient'"),
+        (1 <= config.attribution.max_new_tokens <= 1024, "attribution.max_new_tokens", "must be in 1..1024"),
     ]
     for ok, key, message in checks:
         if not ok:

@@ -22,6 +22,7 @@ from protoken.v1 import federation_pb2_grpc as rpc
 from protoken.wire.channel import grpc_options
 
 from .attribution_service import AttributionServicer
+from .attributor import Attributor
 from .evaluation import HeldoutEvaluator
 from .probes import ProbeBroker
 from .rounds import RoundFailed, RoundRunner
@@ -76,7 +77,10 @@ class Coordinator:
             FederationServicer(credentials=self.credentials, sessions=self.sessions, runner=self.runner,
                                model_spec=fed.model, base_fingerprint=self.base_fingerprint,
                                probes=self.probes, log=log), self.server)
-        rpc.add_AttributionServicer_to_server(AttributionServicer(self), self.server)
+        self.model_lock = threading.Lock()
+        self.attributor = Attributor(self.model, self.tokenizer, self.store, self.probes, config.attribution,
+                                     self.model_lock)
+        rpc.add_AttributionServicer_to_server(AttributionServicer(self.attributor, log), self.server)
         creds = server_credentials(config.tls)
         try:
             port = (self.server.add_secure_port(fed.address, creds) if creds
@@ -90,8 +94,9 @@ class Coordinator:
     def evaluate(self, state) -> dict[str, float]:
         if self.evaluator is None:
             return {}
-        load_trainable_state(self.model, state)
-        return self.evaluator.evaluate(self.model)
+        with self.model_lock:
+            load_trainable_state(self.model, state)
+            return self.evaluator.evaluate(self.model)
 
     def run(self) -> int:
         fed = self.config.federation
@@ -108,7 +113,6 @@ class Coordinator:
                 self.global_state = new_state
                 shown = ", ".join(f"{k}={v:.3f}" for k, v in sorted(metrics.items()) if "loss" in k)
                 self.log(f"round {number} complete in {metrics['round_seconds']:.1f} s: {shown}")
-            load_trainable_state(self.model, self.global_state)
             self.log(f"training finished: {fed.rounds} rounds in {fed.state_dir}")
             if fed.serve_after_training:
                 self.log("serving attribution queries until stopped")

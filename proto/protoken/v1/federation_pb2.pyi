@@ -277,16 +277,18 @@ class ModuleProbe(_message.Message):
     def __init__(self, module: _Optional[str] = ..., x: _Optional[_Union[Tensor, _Mapping]] = ..., g: _Optional[_Union[Tensor, _Mapping]] = ..., target_ids: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class ProbeRequest(_message.Message):
-    __slots__ = ("probe_id", "round", "modules", "deadline_unix_ms")
+    __slots__ = ("probe_id", "round", "modules", "deadline_unix_ms", "num_tokens")
     PROBE_ID_FIELD_NUMBER: _ClassVar[int]
     ROUND_FIELD_NUMBER: _ClassVar[int]
     MODULES_FIELD_NUMBER: _ClassVar[int]
     DEADLINE_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    NUM_TOKENS_FIELD_NUMBER: _ClassVar[int]
     probe_id: str
     round: int
     modules: _containers.RepeatedCompositeFieldContainer[ModuleProbe]
     deadline_unix_ms: int
-    def __init__(self, probe_id: _Optional[str] = ..., round: _Optional[int] = ..., modules: _Optional[_Iterable[_Union[ModuleProbe, _Mapping]]] = ..., deadline_unix_ms: _Optional[int] = ...) -> None: ...
+    num_tokens: int
+    def __init__(self, probe_id: _Optional[str] = ..., round: _Optional[int] = ..., modules: _Optional[_Iterable[_Union[ModuleProbe, _Mapping]]] = ..., deadline_unix_ms: _Optional[int] = ..., num_tokens: _Optional[int] = ...) -> None: ...
 
 class ProbeAnswer(_message.Message):
     __slots__ = ("probe_id", "scores", "error", "compute_seconds")
@@ -345,7 +347,7 @@ class TokenProvenance(_message.Message):
     def __init__(self, position: _Optional[int] = ..., token_id: _Optional[int] = ..., text: _Optional[str] = ..., shares: _Optional[_Iterable[_Union[ClientShare, _Mapping]]] = ..., responsible_client: _Optional[str] = ...) -> None: ...
 
 class ResponseProvenance(_message.Message):
-    __slots__ = ("round", "response", "shares", "traced_client", "clients_answered", "clients_asked", "missing_clients", "timings", "mode")
+    __slots__ = ("round", "response", "shares", "traced_client", "clients_answered", "clients_asked", "missing_clients", "timings", "mode", "modules", "prompt", "probe_bytes", "answer_bytes")
     class TimingsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -362,6 +364,10 @@ class ResponseProvenance(_message.Message):
     MISSING_CLIENTS_FIELD_NUMBER: _ClassVar[int]
     TIMINGS_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
+    MODULES_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_FIELD_NUMBER: _ClassVar[int]
+    PROBE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    ANSWER_BYTES_FIELD_NUMBER: _ClassVar[int]
     round: int
     response: str
     shares: _containers.RepeatedCompositeFieldContainer[ClientShare]
@@ -371,7 +377,11 @@ class ResponseProvenance(_message.Message):
     missing_clients: _containers.RepeatedScalarFieldContainer[str]
     timings: _containers.ScalarMap[str, float]
     mode: ScoringMode
-    def __init__(self, round: _Optional[int] = ..., response: _Optional[str] = ..., shares: _Optional[_Iterable[_Union[ClientShare, _Mapping]]] = ..., traced_client: _Optional[str] = ..., clients_answered: _Optional[int] = ..., clients_asked: _Optional[int] = ..., missing_clients: _Optional[_Iterable[str]] = ..., timings: _Optional[_Mapping[str, float]] = ..., mode: _Optional[_Union[ScoringMode, str]] = ...) -> None: ...
+    modules: _containers.RepeatedScalarFieldContainer[str]
+    prompt: str
+    probe_bytes: int
+    answer_bytes: int
+    def __init__(self, round: _Optional[int] = ..., response: _Optional[str] = ..., shares: _Optional[_Iterable[_Union[ClientShare, _Mapping]]] = ..., traced_client: _Optional[str] = ..., clients_answered: _Optional[int] = ..., clients_asked: _Optional[int] = ..., missing_clients: _Optional[_Iterable[str]] = ..., timings: _Optional[_Mapping[str, float]] = ..., mode: _Optional[_Union[ScoringMode, str]] = ..., modules: _Optional[_Iterable[str]] = ..., prompt: _Optional[str] = ..., probe_bytes: _Optional[int] = ..., answer_bytes: _Optional[int] = ...) -> None: ...
 
 class AttributionEvent(_message.Message):
     __slots__ = ("token", "summary")

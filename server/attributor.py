@@ -1,0 +1,169 @@
+"""Attribution through the probe protocol: generate with G, probe the round's clients, combine.
+
+The server holds only the global model of each round. Client i's part of every score is computed
+by client i, on its own weights, from the probe's tensors; here the answers are only combined.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from transformers import PreTrainedTokenizerBase
+
+from protoken.attribution import (CALIBRATED, NO_GRADIENT, Calibration, Provenance, build_provenance,
+                                  relevance_for_prompt, select_layers)
+from protoken.config import AttributionSection
+from protoken.trainable import load_trainable_state
+from protoken.wire.probes import probe_to_wire, scores_from_wire
+from protoken.wire.tensors import wire_dtype
+
+from .probes import ProbeBroker
+from .state import StateStore
+
+# Ordinary requests to calibrate on when no reference prompts are configured.
+DEFAULT_REFERENCE_PROMPTS = (
+    "What is the capital of France?",
+    "Give me three tips for staying focused while studying.",
+    "Describe a sunny day at the beach in two sentences.",
+    "How do I boil an egg?",
+    "What is the difference between weather and climate?",
+    "Write a short thank-you note to a colleague.",
+    "Why is the sky blue?",
+    "Name a few common household plants.",
+)
+
+
+class AttributionError(Exception):
+    """A request that cannot be attributed; `kind` says why (invalid, not_found, unavailable)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass
+class ProbeStats:
+    round_trip_s: float
+    bytes_per_probe: float
+    bytes_per_answer: float
+    refused: dict[str, str]
+
+
+def read_reference_prompts(path: str) -> list[str]:
+    """Prompts from a text file (one per line) or JSONL (records with a "prompt")."""
+    prompts = []
+    for line in Path(path).read_text().splitlines():
+        line = line.strip()
+        if line:
+            prompts.append(json.loads(line)["prompt"] if line.startswith("{") else line)
+    return prompts
+
+
+class Attributor:
+    def __init__(self, model: nn.Module, tokenizer: PreTrainedTokenizerBase, store: StateStore,
+                 broker: ProbeBroker, settings: AttributionSection, model_lock: threading.Lock) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.store = store
+        self.broker = broker
+        self.settings = settings
+        self.model_lock = model_lock
+        self.layers = select_layers(model, settings.layers or None)
+        self.float_dtype = wire_dtype(settings.wire_dtype)
+        self._calibrations: dict[int, Calibration] = {}
+        self._reference_prompts = (read_reference_prompts(settings.reference_prompts)
+                                   if settings.reference_prompts else list(DEFAULT_REFERENCE_PROMPTS))
+
+    def resolve_round(self, requested: int) -> int:
+        completed = [r.round for r in self.store.rounds() if r.round > 0]
+        if not completed:
+            raise AttributionError("unavailable", "no training round has completed yet")
+        if requested == 0:
+            return completed[-1]
+        if requested not in completed:
+            raise AttributionError("not_found", f"round {requested} is unknown; completed rounds: "
+                                   f"{completed[0]}..{completed[-1]}")
+        return requested
+
+    def attribute(self, prompt: str, round_number: int = 0, max_new_tokens: int | None = None,
+                  mode: str | None = None) -> tuple[Provenance, ProbeStats]:
+        if not prompt.strip():
+            raise AttributionError("invalid", "the prompt is empty")
+        mode = mode or self.settings.mode
+        max_new_tokens = max_new_tokens or self.settings.max_new_tokens
+        if not 1 <= max_new_tokens <= 1024:
+            raise AttributionError("invalid", f"max_new_tokens must be in 1..1024, got {max_new_tokens}")
+        round_number = self.resolve_round(round_number)
+        calibration = self.calibration(round_number) if mode == CALIBRATED else None
+        relevance, answers, stats = self._probe(prompt, round_number, max_new_tokens, mode)
+        provenance = build_provenance(relevance, answers, self.tokenizer, mode=mode, calibration=calibration,
+                                      prompt=prompt, round=round_number,
+                                      timings={"probe_round_trip_s": stats.round_trip_s})
+        return provenance, stats
+
+    def calibration(self, round_number: int) -> Calibration:
+        """Per-client baselines for a round, from the reference prompts through the same probes."""
+        if round_number in self._calibrations:
+            return self._calibrations[round_number]
+        path = self.store.root / "calibration" / f"round-{round_number:06d}.json"
+        if path.exists():
+            calibration = Calibration.load(path)
+        else:
+            answers = []
+            for prompt in self._reference_prompts:
+                _, answered, _ = self._probe(prompt, round_number, self.settings.max_new_tokens, CALIBRATED)
+                answers.append({c: s for c, s in answered.items() if s is not None})
+            try:
+                calibration = Calibration.fit(self.layers, answers, threshold=self.settings.threshold)
+            except ValueError as exc:
+                raise AttributionError("unavailable", f"cannot calibrate round {round_number}: {exc}; "
+                                       "use mode 'paper' instead") from exc
+            path.parent.mkdir(exist_ok=True)
+            tmp = path.with_suffix(f".tmp{os.getpid()}")
+            tmp.write_text(calibration.to_json())
+            os.replace(tmp, path)
+        self._calibrations[round_number] = calibration
+        return calibration
+
+    def _probe(self, prompt: str, round_number: int, max_new_tokens: int, mode: str):
+        record = self.store.get(round_number)
+        with self.model_lock:
+            load_trainable_state(self.model, self.store.load_weights(record))
+            relevance = relevance_for_prompt(self.model, self.tokenizer, prompt, layers=self.layers,
+                                             max_new_tokens=max_new_tokens)
+        probe = relevance.probe.without_gradient() if mode == NO_GRADIENT else relevance.probe
+        request = probe_to_wire(probe, round_number, self.float_dtype)
+        started = time.perf_counter()
+        outcome = self.broker.ask({client: _copy(request) for client in record.participants},
+                                  self.settings.probe_timeout_s)
+        seconds = time.perf_counter() - started
+        answers: dict[str, torch.Tensor | None] = {client: None for client in record.participants}
+        refused = {client: error.message for client, error in outcome.refused.items()}
+        for client, answer in outcome.answers.items():
+            try:
+                answers[client] = scores_from_wire(answer.scores, probe.num_tokens, len(probe.modules), client)
+            except ValueError as exc:
+                refused[client] = f"malformed answer: {exc}"
+        if not any(s is not None for s in answers.values()):
+            detail = "; ".join(f"{c}: {m}" for c, m in sorted(refused.items())) or "none connected or in time"
+            raise AttributionError("unavailable", f"no client of round {round_number} answered the probe "
+                                   f"({len(record.participants)} asked; {detail})")
+        stats = ProbeStats(
+            round_trip_s=seconds,
+            bytes_per_probe=sum(outcome.bytes_sent.values()) / max(len(outcome.bytes_sent), 1),
+            bytes_per_answer=sum(outcome.bytes_received.values()) / max(len(outcome.bytes_received), 1),
+            refused=refused)
+        return relevance, answers, stats
+
+
+def _copy(request):
+    clone = type(request)()
+    clone.CopyFrom(request)
+    return clone

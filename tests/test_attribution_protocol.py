@@ -1,0 +1,91 @@
+"""Attribution through the probe protocol, against real server and client processes."""
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from protoken.attribution import Calibration, attribute_in_process
+from protoken.errors import UserError
+from protoken.models import load_model
+from protoken.query import AttributionClient
+from protoken.server.state import StateStore
+from protoken.trainable import TrainableSpec, build_trainable, load_trainable_state
+
+PROMPT = "What is 3 plus 3?"
+
+
+def _model_with(fed, state):
+    spec = fed.config.trainable_spec()
+    model = build_trainable(load_model("tiny-llama").model, spec)
+    load_trainable_state(model, state)
+    return model
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A 2-round federation that stays up to answer attribution queries."""
+    from federation_harness import Federation
+
+    fed = Federation(tmp_path_factory.mktemp("fed"), federation__serve_after_training=True,
+                     training__local_steps=3, training__learning_rate=5e-3, lora__rank=8,
+                     attribution__max_new_tokens=8, attribution__probe_timeout_s=30.0)
+    fed.start_all()
+    try:
+        fed.wait_for_log("server", "serving attribution queries", timeout=240)
+        yield fed
+    finally:
+        fed.close()
+
+
+def test_protocol_equals_in_process_reference(trained):
+    fed = trained
+    client = AttributionClient(fed.address)
+    remote = client.attribute(PROMPT, mode="paper").provenance
+    store = StateStore(fed.root / "server-state")
+    record = store.latest()
+    tokenizer = load_model("tiny-llama").tokenizer
+    global_model = _model_with(fed, store.load_weights(record))
+    client_models = {name: _model_with(fed, load_file(str(fed.root / "clients" / name / "rounds" /
+                                                          f"{record.round:06d}" / "state.safetensors")))
+                     for name in fed.clients}
+    local = attribute_in_process(global_model, tokenizer, client_models, PROMPT, mode="paper",
+                                 max_new_tokens=8, layers=remote.modules)
+    assert remote.response == local.response and len(remote.tokens) == len(local.tokens) > 0
+    assert [t.token_id for t in remote.tokens] == [t.token_id for t in local.tokens]
+    for r, l in zip(remote.tokens, local.tokens):
+        torch.testing.assert_close(torch.tensor([s.score for s in r.shares]),
+                                   torch.tensor([s.score for s in l.shares]), rtol=1e-4, atol=1e-6)
+        assert r.responsible == l.responsible
+    assert remote.traced == local.traced
+    assert remote.coverage.answered == sorted(fed.clients) and remote.coverage.missing == []
+
+
+def test_server_holds_no_client_weights_and_attribution_works(trained):
+    fed = trained
+    state = fed.root / "server-state"
+    weight_files = sorted(p.relative_to(state).as_posix() for p in state.rglob("*.safetensors"))
+    assert weight_files == [f"rounds/{r:06d}/global.safetensors" for r in (0, 1, 2)]
+    store = StateStore(state)
+    final = store.load_weights(store.latest())
+    for name in fed.clients:
+        own = load_file(str(fed.root / "clients" / name / "rounds" / "000002" / "state.safetensors"))
+        assert any(not torch.equal(final[k], own[k]) for k in own), "the global model is not a client's"
+    result = AttributionClient(fed.address).attribute(PROMPT, mode="calibrated")
+    p = result.provenance
+    assert p.mode == "calibrated" and p.round == 2 and len(p.tokens) > 0
+    assert abs(sum(s.probability for s in p.shares) - 1.0) < 1e-6
+    assert result.probe_bytes > 0 and result.answer_bytes > 0
+    calibration = Calibration.load(state / "calibration" / "round-000002.json")
+    assert sorted(calibration.clients) == sorted(fed.clients)
+
+
+def test_earlier_round_and_user_errors(trained):
+    client = AttributionClient(trained.address)
+    assert client.attribute(PROMPT, round_number=1, mode="paper").provenance.round == 1
+    with pytest.raises(UserError, match="round 7 is unknown"):
+        client.attribute(PROMPT, round_number=7)
+    with pytest.raises(UserError, match="prompt is empty"):
+        client.attribute("   ")
+    assert [r.round for r in client.rounds()] == [1, 2]
+    with pytest.raises(UserError, match="cannot reach"):
+        AttributionClient("127.0.0.1:9").attribute(PROMPT, timeout=5)
