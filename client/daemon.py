@@ -66,6 +66,7 @@ class FederatedClient:
         self.answerer: ProbeAnswerer | None = None
         self._progress = pb.HeartbeatRequest(phase="idle")
         self._stop = threading.Event()
+        self._live_channel: grpc.Channel | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -91,6 +92,9 @@ class FederatedClient:
 
     def stop(self) -> None:
         self._stop.set()
+        channel = self._live_channel
+        if channel is not None:
+            channel.close()  # cancels a call blocked on the stream or on an absent server
 
     def _channel(self) -> grpc.Channel:
         if self._channel_credentials is None:
@@ -99,6 +103,9 @@ class FederatedClient:
 
     def _session(self) -> None:
         with self._channel() as channel:
+            self._live_channel = channel
+            if self._stop.is_set():
+                return
             stub = rpc.FederationStub(channel)
             caps = pb.Capabilities(training_modes=[pb.TRAINING_MODE_LORA, pb.TRAINING_MODE_FULL],
                                    attribution_probes=True, num_examples=len(self.records))

@@ -299,7 +299,7 @@ def leftovers(lab: Lab) -> list[str]:
     return found
 
 
-def destroy_lab(lab: Lab, grace_s: float = 10.0) -> None:
+def destroy_lab(lab: Lab, grace_s: float = 5.0) -> None:
     """Stop the lab's processes and delete its links, namespaces and bridge, then its state file."""
     _stop_processes(lab, grace_s)
     for node in lab.nodes:

@@ -13,8 +13,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from protoken.config import load_config
-
 from .bundles import counted_ids, issue_bundles, server_bundle
 from .netns import STATE_FILE, Lab, Shaping, create_lab, destroy_lab, spawn
 from .shards import domain_files
@@ -85,6 +83,8 @@ def up(plan: NetnsFederation) -> Lab:
     """Create the lab and start the server and clients in it; returns the recorded lab."""
     domain_files(plan.data)  # bad input fails here, before anything is created
     if plan.config is not None:
+        from protoken.config import load_config  # imports torch: only where it is needed
+
         load_config(plan.config)
     lab = create_lab(plan.workdir, plan.clients, plan.shaping)
     try:

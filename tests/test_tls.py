@@ -6,17 +6,23 @@ credential it wants to try.
 
 from __future__ import annotations
 
+import os
 import queue
+import socket
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import grpc
 import pytest
 
-from protoken.config import FederationConfig
+from federation_harness import tiny_config, write_dataset
+from protoken.config import FederationConfig, dump_config
 from protoken.credentials import METADATA_KEY, read_credential
-from protoken.infra.bundles import BundleFiles, client_bundle, issue_bundles, server_bundle
+from protoken.infra.bundles import BundleFiles, client_bundle, counted_ids, issue_bundles, server_bundle
 from protoken.server.app import Coordinator
+from protoken.server.state import StateStore
 from protoken.v1 import federation_pb2 as pb
 from protoken.v1 import federation_pb2_grpc as rpc
 
@@ -31,23 +37,30 @@ def pki(tmp_path_factory) -> dict[str, Path]:
     return {"ours": root / "ours", "theirs": root / "theirs", "root": root}
 
 
+def _mutual_tls_config(bundles: Path, address: str, state_dir: Path) -> FederationConfig:
+    """Two clients, one round of the tiny model, mutual TLS with the server bundle in `bundles`."""
+    server = server_bundle(bundles)
+    return tiny_config(["a", "b"], federation__address=address, federation__rounds=1,
+                       federation__state_dir=str(state_dir), federation__credentials=str(server.registry),
+                       training__local_steps=1, tls__enabled=True, tls__ca=str(server.ca),
+                       tls__cert=str(server.cert), tls__key=str(server.key))
+
+
 @pytest.fixture(scope="module")
 def coordinator(pki):
-    config = FederationConfig()
-    fed, tls = config.federation, config.tls
-    fed.model, fed.address, fed.rounds = "tiny-llama", "127.0.0.1:0", 1
-    fed.min_clients = fed.clients_per_round = 2
-    fed.round_timeout_s = fed.wait_timeout_s = 120.0
-    fed.state_dir = str(pki["root"] / "server-state")
-    server = server_bundle(pki["ours"])
-    fed.credentials = str(server.registry)
-    tls.enabled, tls.ca, tls.cert, tls.key = True, str(server.ca), str(server.cert), str(server.key)
+    config = _mutual_tls_config(pki["ours"], "127.0.0.1:0", pki["root"] / "server-state")
     coordinator = Coordinator(config, resume=False, log=lambda message: None)
     runner = threading.Thread(target=coordinator.run, daemon=True)
     runner.start()
     yield coordinator
     coordinator.request_stop()
     runner.join(timeout=30)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def _stub(port: int, trust: Path, cert: BundleFiles | None) -> rpc.FederationStub:
@@ -150,3 +163,33 @@ def test_no_client_can_upload_or_answer_in_another_clients_name(pki, coordinator
     assert answered.accepted
     asking.join(timeout=30)
     assert list(outcome["result"].answers) == ["bob"]
+
+
+def test_clients_joining_from_a_pool_train_over_mutual_tls(tmp_path):
+    """Real processes: `protoken server` with mutual TLS and two `protoken infra join` replicas."""
+    bundles = tmp_path / "pki"
+    issue_bundles(bundles, counted_ids(2), ["localhost"])
+    address = f"localhost:{_free_port()}"
+    config = tmp_path / "federation.toml"
+    config.write_text(dump_config(_mutual_tls_config(bundles, address, tmp_path / "server-state")))
+    data = write_dataset(tmp_path / "data", names=("medical", "finance"), per_client=6)
+    commands = {"server": ["server", "--config", str(config)]}
+    for replica in ("replica-a", "replica-b"):
+        commands[replica] = ["infra", "join", "--bundles", str(bundles / "clients"), "--server", address, "--data",
+                             str(data), "--state", str(tmp_path / "clients"), "--claimant", replica, "--threads", "1"]
+    processes = {name: subprocess.Popen([sys.executable, "-m", "protoken.cli", *argv],
+                                        env={**os.environ, "OMP_NUM_THREADS": "1"},
+                                        stdout=open(tmp_path / f"{name}.log", "w"), stderr=subprocess.STDOUT)
+                 for name, argv in commands.items()}
+    try:
+        assert processes["server"].wait(timeout=150) == 0, (tmp_path / "server.log").read_text()
+    finally:
+        for process in processes.values():
+            process.terminate()
+        for process in processes.values():
+            process.wait(timeout=30)
+    rounds = [r for r in StateStore(tmp_path / "server-state").rounds() if r.round > 0]
+    assert [sorted(r.participants) for r in rounds] == [["client-000", "client-001"]]
+    for client_id in ("client-000", "client-001"):
+        assert (tmp_path / "clients" / client_id / "data" / "train.jsonl").exists()
+        assert not (bundles / "clients" / client_id / ".claimed-by").exists()  # released on exit
