@@ -12,7 +12,14 @@ from protoken.attribution.inprocess import (
 from protoken.attribution.layers import DEFAULT_RULES, LayerRule, select_layers
 from protoken.attribution.probe import POSITION, TOKEN, ModuleRelevance, Probe, Relevance
 from protoken.attribution.provenance import ClientShare, Coverage, Provenance, TokenProvenance
-from protoken.attribution.relevance import FAST, PATHS, REFERENCE, fast_relevance, reference_relevance, teacher_forced_probe
+from protoken.attribution.relevance import (
+    FAST,
+    PATHS,
+    REFERENCE,
+    fast_relevance,
+    reference_relevance,
+    teacher_forced_probe,
+)
 from protoken.attribution.report import render_html, write_html
 from protoken.attribution.scoring import module_scores
 

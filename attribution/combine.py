@@ -92,20 +92,27 @@ def build_provenance(relevance: Relevance, answers: Mapping[str, torch.Tensor | 
                      tokenizer: PreTrainedTokenizerBase, *, mode: str = CALIBRATED,
                      calibration: Calibration | None = None, prompt: str | None = None,
                      round: int | None = None, timings: Mapping[str, float] | None = None) -> Provenance:
-    """Combine the answers of the clients asked (None: the client did not answer)."""
+    """Combine the answers of the clients asked (None: the client did not answer).
+
+    In calibrated mode a client absent from the calibration cannot be compared with the others:
+    it is left out and listed in the coverage as uncalibrated.
+    """
     started = time.perf_counter()
     modules, num_tokens = relevance.probe.names, relevance.probe.num_tokens
     if mode == CALIBRATED and calibration is not None and calibration.modules != modules:
         raise ValueError(f"the calibration is for modules {calibration.modules}, the probe for {modules}")
-    answered = sorted(client for client, scores in answers.items() if scores is not None)
-    for client in answered:
+    responded = sorted(client for client, scores in answers.items() if scores is not None)
+    for client in responded:
         check_answer(client, answers[client], num_tokens, len(modules))
+    comparable = calibration.clients if mode == CALIBRATED and calibration is not None else responded
+    answered = [client for client in responded if client in comparable]
     totals = torch.stack([answers[client].to(torch.float64).sum(dim=1) for client in answered]) \
         if answered else torch.zeros(0, num_tokens, dtype=torch.float64)
     decision = decide(answered, totals, mode, calibration)
 
     def shares(probabilities: torch.Tensor, scores: torch.Tensor) -> list[ClientShare]:
-        return [ClientShare(client, float(p), float(s)) for client, p, s in zip(answered, probabilities, scores)]
+        rows = zip(answered, probabilities.tolist(), scores.tolist(), strict=True)
+        return [ClientShare(client, probability, score) for client, probability, score in rows]
 
     def name(choice: int | None) -> str | None:
         return None if choice is None else answered[choice]
@@ -125,7 +132,8 @@ def build_provenance(relevance: Relevance, answers: Mapping[str, torch.Tensor | 
         tokens=tokens,
         shares=shares(decision.response_probabilities, decision.response_scores),
         traced=name(decision.response_choice),
-        coverage=Coverage(asked=asked, answered=answered, missing=[c for c in asked if c not in answered]),
+        coverage=Coverage(asked=asked, answered=answered, missing=[c for c in asked if c not in responded],
+                          uncalibrated=[c for c in responded if c not in answered]),
         timings={**relevance.timings, **(timings or {}), "combine_s": time.perf_counter() - started},
         round=round,
     )

@@ -26,12 +26,15 @@ class TokenProvenance:
 @dataclass
 class Coverage:
     asked: list[str]
-    answered: list[str]
-    missing: list[str]
+    answered: list[str]  # the clients whose scores the result compares
+    missing: list[str]  # asked, did not answer
+    uncalibrated: list[str] = field(default_factory=list)  # answered, but absent from the calibration
 
     def __str__(self) -> str:
         text = f"{len(self.answered)} of {len(self.asked)} clients answered"
-        return text + (f" (missing: {', '.join(self.missing)})" if self.missing else "")
+        notes = [f"missing: {', '.join(self.missing)}"] if self.missing else []
+        notes += [f"not calibrated: {', '.join(self.uncalibrated)}"] if self.uncalibrated else []
+        return text + (f" ({'; '.join(notes)})" if notes else "")
 
 
 @dataclass

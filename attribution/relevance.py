@@ -70,10 +70,10 @@ def teacher_forced_probe(model: nn.Module, prompt_ids: Sequence[int], response_i
         deep = [name for name in graph if name not in aligned]
         outputs = [capture.records[name].out for name in graph]
         summed = torch.autograd.grad(logits.sum(), outputs, retain_graph=per_token and bool(deep)) if graph else ()
-        grads = {name: grad[0] for name, grad in zip(graph, summed)}
+        grads = {name: grad[0] for name, grad in zip(graph, summed, strict=True)}
         if per_token and deep:
             per_token_grads = _per_token_grads(logits, [capture.records[name].out for name in deep])
-            grads.update(zip(deep, per_token_grads))
+            grads.update(zip(deep, per_token_grads, strict=True))
 
     def relevance(name: str) -> ModuleRelevance:
         x = capture.records[name].x[0].float()
@@ -117,7 +117,7 @@ def reference_relevance(model: nn.Module, prompt_ids: Sequence[int], layers: Seq
             graph = [name for name in layers if name != capture.head_name]
             # The embeddings are differentiated too, so the backward runs through every layer.
             inputs = [capture.records[name].out for name in graph] + [capture.embeddings]
-            for name, grad in zip(graph, torch.autograd.grad(capture.head[0, -1, token], inputs)):
+            for name, grad in zip(graph, torch.autograd.grad(capture.head[0, -1, token], inputs)[:-1], strict=True):
                 grads.setdefault(name, []).append(grad[0].float())
             head_rows.append(capture.records[capture.head_name].x[0, -1].float())
             response.append(token)

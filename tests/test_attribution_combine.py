@@ -58,7 +58,8 @@ def test_paper_rule_on_identical_answers_names_nobody(tokenizer):
 
 def test_paper_rule_sums_over_tokens_and_modules(tokenizer):
     relevance = relevance_for(tokenizer)
-    answers = answers_for(relevance.probe.num_tokens, {"alice": 0, "bob": 0, "carol": 0}, torch.Generator().manual_seed(1))
+    unbiased = {"alice": 0.0, "bob": 0.0, "carol": 0.0}
+    answers = answers_for(relevance.probe.num_tokens, unbiased, torch.Generator().manual_seed(1))
     provenance = build_provenance(relevance, answers, tokenizer, mode=PAPER)
     sums = {client: float(scores.sum()) for client, scores in answers.items()}
     assert {share.client: share.score for share in provenance.shares} == pytest.approx(sums)
@@ -122,8 +123,12 @@ def test_calibration_refuses_what_it_cannot_judge(tokenizer, biased):
     answers = answers_for(relevance.probe.num_tokens, biased[0], biased[1])
     with pytest.raises(ValueError, match="needs a Calibration"):
         build_provenance(relevance, answers, tokenizer, mode=CALIBRATED)
+    late = build_provenance(relevance, {**answers, "dave": answers["alice"] + 50}, tokenizer, calibration=calibration)
+    assert late.coverage.uncalibrated == ["dave"] and late.coverage.answered == CLIENTS
+    assert "dave" not in [share.client for share in late.shares] and late.traced != "dave"
+    assert str(late.coverage) == "3 of 4 clients answered (not calibrated: dave)"
     with pytest.raises(ValueError, match="not in the calibration"):
-        build_provenance(relevance, {**answers, "dave": answers["alice"]}, tokenizer, calibration=calibration)
+        calibration.standard_scores(["dave"], torch.zeros(1, 3, dtype=torch.float64))
     other = Calibration(modules=["lm_head"], clients=calibration.clients)
     with pytest.raises(ValueError, match="calibration is for modules"):
         build_provenance(relevance, answers, tokenizer, calibration=other)

@@ -15,8 +15,9 @@ import torch.nn.functional as F
 
 from protoken.attribution.combine import NO_GRADIENT, PAPER
 from protoken.attribution.inprocess import attribute_in_process, calibrate_in_process, relevance_for_prompt
-from protoken.attribution.report import render_html
+from protoken.attribution.layers import select_layers
 from protoken.attribution.relevance import REFERENCE
+from protoken.attribution.report import render_html
 from protoken.trainable import module_for
 from test_attribution_support import fedavg, lora_client, one_thread, tiny  # noqa: F401 (autouse fixture)
 
@@ -36,7 +37,8 @@ def set_rank_one_term(clients, u: torch.Tensor, v: torch.Tensor, strength: float
         lora = module_for(model, O_PROJ)
         with torch.no_grad():
             lora.lora_A["default"].weight[0] = u
-            lora.lora_B["default"].weight[:, 0] = v * (strength if client == PLANTED else -strength / (len(clients) - 1))
+            share = strength if client == PLANTED else -strength / (len(clients) - 1)
+            lora.lora_B["default"].weight[:, 0] = v * share
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +47,7 @@ def federation():
     clients = {f"client-{name}": lora_client(SPEC, seed=seed, b_scale=0.05) for seed, name in enumerate("abcd", 1)}
     set_rank_one_term(clients, torch.zeros(64), torch.zeros(64), 0.0)
     unplanted = fedavg(SPEC, clients)
-    o_proj = select_layers_index(unplanted)
+    o_proj = select_layers(unplanted).index(O_PROJ)
 
     def o_proj_relevance(prompt: str):
         return relevance_for_prompt(unplanted, tokenizer, prompt, max_new_tokens=NEW_TOKENS).probe.modules[o_proj]
@@ -60,11 +62,6 @@ def federation():
     model = fedavg(SPEC, clients)
     calibration = calibrate_in_process(model, tokenizer, clients, REFERENCE_PROMPTS, max_new_tokens=NEW_TOKENS)
     return dict(tokenizer=tokenizer, clients=clients, model=model, calibration=calibration)
-
-
-def select_layers_index(model) -> int:
-    from protoken.attribution.layers import select_layers
-    return select_layers(model).index(O_PROJ)
 
 
 def attribute(federation, prompt: str, **options):
@@ -104,7 +101,8 @@ def test_no_gradient_ablation_weights_every_output_by_one(federation):
     expected = {}
     with torch.no_grad():
         for client, model in federation["clients"].items():
-            expected[client] = sum(float(module_for(model, m.name)(m.x).double().sum()) for m in relevance.probe.modules)
+            expected[client] = sum(float(module_for(model, m.name)(m.x).double().sum())
+                                   for m in relevance.probe.modules)
     assert provenance.mode == NO_GRADIENT
     assert {s.client: s.score for s in provenance.shares} == pytest.approx(expected, rel=1e-6)
     paper = attribute(federation, TRIGGER, mode=PAPER)
@@ -117,7 +115,8 @@ def test_identical_clients_and_an_untrained_module_give_ties_not_answers(federat
     twins = {"first": twin, "second": twin}
     assert attribute_in_process(twin, tokenizer, twins, TRIGGER, mode=PAPER, max_new_tokens=3).traced is None
     calibration = calibrate_in_process(twin, tokenizer, twins, REFERENCE_PROMPTS[:2], max_new_tokens=3)
-    assert attribute_in_process(twin, tokenizer, twins, TRIGGER, calibration=calibration, max_new_tokens=3).traced is None
+    calibrated = attribute_in_process(twin, tokenizer, twins, TRIGGER, calibration=calibration, max_new_tokens=3)
+    assert calibrated.traced is None
     # under LoRA the tied lm_head is frozen: it scores the same for every client, whatever the adapters
     frozen_head = attribute(federation, TRIGGER, mode=PAPER, layers=["lm_head"])
     assert frozen_head.traced is None and all(token.responsible is None for token in frozen_head.tokens)

@@ -18,7 +18,6 @@ from protoken.attribution.layers import select_layers
 from protoken.attribution.probe import POSITION, TOKEN, ModuleRelevance, Probe
 from protoken.attribution.relevance import fast_relevance, reference_relevance, teacher_forced_probe
 from protoken.attribution.scoring import module_scores
-from protoken.trainable import module_for
 from test_attribution_support import fedavg, lora_client, one_thread, tiny  # noqa: F401 (autouse fixture)
 
 FAMILIES = ("tiny-llama", "tiny-qwen2", "tiny-gemma3")
