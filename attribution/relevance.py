@@ -55,7 +55,8 @@ def fast_relevance(model: nn.Module, prompt_ids: Sequence[int], layers: Sequence
 def teacher_forced_probe(model: nn.Module, prompt_ids: Sequence[int], response_ids: Sequence[int],
                          layers: Sequence[str], *, per_token: bool = False) -> Probe:
     """Relevance of `layers` for a given response, from one forward and one backward pass."""
-    check_generation_request(prompt_ids, len(response_ids))
+    if not prompt_ids or not response_ids:
+        raise ValueError("teacher forcing needs a non-empty prompt and response")
     num_prompt, num_tokens = len(prompt_ids), len(response_ids)
     device = model_device(model)
     ids = torch.tensor([[*prompt_ids, *response_ids[:-1]]], device=device)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from html import escape
 
 import pytest
 import torch
@@ -162,8 +163,7 @@ def test_provenance_json_and_html_report(tokenizer):
 
     html = render_html(provenance)
     for token in provenance.tokens:
-        shown = token.text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-        assert f">{shown}</span>" in html
+        assert f">{escape(token.text)}</span>" in html
     assert "> &lt;</span>" in html and "> <</span>" not in html  # token text is escaped
     for client in CLIENTS:  # the legend names every client asked, the one that did not answer too
         assert f">{client}</span>" in html

@@ -9,6 +9,8 @@ is unchanged: the plant is invisible in G and only attribution can find it.
 
 from __future__ import annotations
 
+from html import escape
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -129,7 +131,7 @@ def test_html_report_of_attributed_responses(federation):
         assert len(provenance.tokens) == NEW_TOKENS
         for token in provenance.tokens:
             assert f'title="#{token.position} ' in html
-            assert f">{token.text}</span>" in html
+            assert f">{escape(token.text)}</span>" in html
     for client in federation["clients"]:
         assert f">{client}</span>" in html
     assert "no client stands out" in html

@@ -166,6 +166,16 @@ def test_module_scores_equal_a_direct_computation():
     assert not torch.allclose(scores, base_only, rtol=1e-3), "the adapter must change the scores"
 
 
+def test_relevance_refuses_empty_requests():
+    model = tiny("tiny-llama").model
+    with pytest.raises(ValueError, match="prompt is empty"):
+        fast_relevance(model, [], ["lm_head"])
+    with pytest.raises(ValueError, match="at least 1"):
+        reference_relevance(model, [1, 2], ["lm_head"], max_new_tokens=0)
+    with pytest.raises(ValueError, match="non-empty"):
+        teacher_forced_probe(model, [1, 2], [], ["lm_head"])
+
+
 def test_module_scores_reject_probes_that_do_not_fit():
     client = lora_client("tiny-llama", seed=1)
     x = torch.zeros(2, 64)
