@@ -187,3 +187,19 @@ def test_the_installed_package_holds_every_subpackage():
             name = ".".join([package, *relative.parts])
             if not any(part.startswith(("_", ".")) for part in relative.parts) and name not in dirs:
                 assert name in listed, f"{name} is missing from [tool.setuptools] packages"
+
+
+def test_the_deployment_instructions_use_real_commands():
+    section = (REPO / "README.md").read_text().split("\n## Deployment\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```bash\n(.*?)```", section, re.S)
+    commands = [line for block in blocks for line in re.sub(r"\\\n\s*", " ", block).splitlines()]
+    checked = 0
+    for command in commands:
+        tokens = shlex.split(command.split("#", 1)[0])
+        for i, token in enumerate(tokens):
+            runs_protoken = token == "protoken" or token.endswith("/protoken")
+            runs_image = token == "protoken:latest" and tokens[i - 1] != "-t"  # `docker run IMAGE ARGS`
+            if runs_protoken or runs_image:
+                parses(tokens[i + 1:])
+                checked += 1
+    assert checked >= 6

@@ -7,9 +7,10 @@ network namespace on a bridge, mutual TLS, one round. Prints per size:
   which is model loading, is not counted);
 - bytes on the wire per client, both directions of its link as counted at the host end of its
   veth (TLS, registration, heartbeats, global weights down, update up), and the split;
-- the server's peak RSS, and the mean RSS of a client once the round is over.
+- the server's peak RSS, and a client's mean private memory once the round is over (what each
+  further client costs: shared library pages are counted once, not per process).
 
-Root only. Needs about 0.5 GiB of memory per client; sizes that do not fit are skipped.
+Root only. Needs about 0.4 GiB of memory per client; sizes that do not fit are skipped.
 
     python tests/benchmarks/scaling_bench.py [--sizes 4,8,16,32] [--rate 1gbit] [--delay MS]
 """
@@ -32,7 +33,7 @@ from protoken.config import FederationConfig, dump_config  # noqa: E402
 from protoken.infra.netns import Lab, Shaping, destroy_lab  # noqa: E402
 from protoken.infra.netns_federation import NetnsFederation, up  # noqa: E402
 
-CLIENT_MIB = 512  # a client's resident memory, generously
+CLIENT_MIB = 400  # a client's private memory after a round, with some margin
 
 
 def _meminfo_mib(key: str) -> float:
@@ -42,11 +43,10 @@ def _meminfo_mib(key: str) -> float:
     raise RuntimeError(f"no {key} in /proc/meminfo")
 
 
-def _rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+def _private_mib(pid: int) -> float:
+    """Memory only this process holds (its pages not shared with any other)."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:])
+    return sum(int(fields[key].split()[0]) for key in ("Private_Clean", "Private_Dirty")) / 1024
 
 
 def _config(path: Path, clients: int) -> Path:
@@ -98,7 +98,7 @@ def measure(clients: int, shaping: Shaping) -> dict[str, float]:
                     "down_kib": sum(d for d, _ in links) / clients / 1024,
                     "up_kib": sum(u for _, u in links) / clients / 1024,
                     "server_peak_mib": peak_rss_mib(server.pid),
-                    "client_rss_mib": sum(_rss_mib(p.pid) for p in client_processes) / clients}
+                    "client_private_mib": sum(_private_mib(p.pid) for p in client_processes) / clients}
         finally:
             destroy_lab(lab)
 
@@ -112,7 +112,7 @@ def main() -> None:
     shaping = Shaping(delay_ms=args.delay, rate=args.rate)
     print(f"tiny-llama, 1 round, 1 local step, mutual TLS, client links: {shaping.describe()}")
     print(f"{'clients':>7} | {'round s':>8} | {'wire KiB/client':>15} | {'down/up KiB':>13} | "
-          f"{'server peak MiB':>15} | {'client RSS MiB':>14}")
+          f"{'server peak MiB':>15} | {'client private MiB':>18}")
     for clients in (int(size) for size in args.sizes.split(",")):
         available = _meminfo_mib("MemAvailable")
         if clients * CLIENT_MIB > available:
@@ -122,7 +122,7 @@ def main() -> None:
         r = measure(clients, shaping)
         print(f"{r['clients']:>7} | {r['round_s']:8.2f} | {r['down_kib'] + r['up_kib']:15.0f} | "
               f"{r['down_kib']:6.0f}/{r['up_kib']:<6.0f} | {r['server_peak_mib']:15.0f} | "
-              f"{r['client_rss_mib']:14.0f}", flush=True)
+              f"{r['client_private_mib']:18.0f}", flush=True)
 
 
 if __name__ == "__main__":
