@@ -58,7 +58,7 @@ def _scale(args: argparse.Namespace) -> int:
 
 
 def _netns_up(args: argparse.Namespace) -> int:
-    from .netns import Shaping
+    from .shaping import Shaping
     from .netns_federation import NetnsFederation, up
 
     plan = NetnsFederation(clients=args.clients, data=args.data, config=args.config, workdir=args.workdir,

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .bundles import counted_ids, issue_bundles, server_bundle
-from .netns import STATE_FILE, Lab, Shaping, create_lab, destroy_lab, spawn
+from .netns import STATE_FILE, Lab, create_lab, destroy_lab, spawn
+from .shaping import Shaping
 from .shards import domain_files
 
 

@@ -133,8 +133,3 @@ def certificate_names(cert_pem: bytes) -> list[str]:
         return []
     return [str(value) for value in sans.get_values_for_type(x509.DNSName)
             + sans.get_values_for_type(x509.IPAddress)]
-
-
-def common_name(cert_pem: bytes) -> str:
-    cert = x509.load_pem_x509_certificate(cert_pem)
-    return cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value

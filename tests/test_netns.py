@@ -21,7 +21,8 @@ from protoken.config import dump_config
 from protoken.errors import UserError
 from protoken.infra import netns
 from protoken.infra.bundles import client_bundle
-from protoken.infra.netns import STATE_FILE, Lab, Shaping, create_lab, destroy_lab, leftovers
+from protoken.infra.netns import STATE_FILE, Lab, create_lab, destroy_lab, leftovers
+from protoken.infra.shaping import Shaping
 from protoken.server.state import StateStore
 
 pytestmark = [

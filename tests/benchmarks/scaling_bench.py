@@ -30,8 +30,9 @@ from federation_bench import peak_rss_mib  # noqa: E402
 from federation_harness import write_dataset  # noqa: E402
 
 from protoken.config import FederationConfig, dump_config  # noqa: E402
-from protoken.infra.netns import Lab, Shaping, destroy_lab  # noqa: E402
+from protoken.infra.netns import Lab, destroy_lab  # noqa: E402
 from protoken.infra.netns_federation import NetnsFederation, up  # noqa: E402
+from protoken.infra.shaping import Shaping  # noqa: E402
 
 CLIENT_MIB = 400  # a client's private memory after a round, with some margin
 
