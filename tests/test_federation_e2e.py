@@ -1,9 +1,8 @@
 """Real server and client processes over loopback gRPC, with the tiny model."""
 
-import signal
+import json
 import subprocess
 import sys
-import time
 
 import torch
 from safetensors.torch import load_file
@@ -13,7 +12,7 @@ from protoken.server.state import StateStore
 
 def _client_state(fed, name, round_number):
     path = fed.root / "clients" / name / "rounds" / f"{round_number:06d}"
-    meta = __import__("json").loads((path / "meta.json").read_text())
+    meta = json.loads((path / "meta.json").read_text())
     return load_file(str(path / "state.safetensors")), meta["num_examples"]
 
 
@@ -40,7 +39,7 @@ def test_client_killed_mid_round_then_rejoins(federation):
     fed = federation(training__local_steps=60, federation__quorum=0.5)
     fed.start_all()
     fed.wait_for_log("math", "round 1: training")
-    fed.procs["math"].send_signal(signal.SIGKILL)
+    fed.kill("math")
     fed.wait_for_log("server", "round 1 complete")
     fed.start_client("math")
     assert fed.wait_server() == 0, fed.log("server")
@@ -54,8 +53,7 @@ def test_server_killed_after_round_one_resumes(federation):
     fed = federation(training__local_steps=40)
     fed.start_all()
     fed.wait_for_log("server", "round 1 complete")
-    fed.procs["server"].send_signal(signal.SIGKILL)
-    fed.procs["server"].wait()
+    fed.kill("server")
     store = StateStore(fed.root / "server-state")
     before = store.get(1)
     assert before is not None and store.get(2) is None

@@ -41,7 +41,7 @@ def measure(clients: int, rounds: int, local_steps: int) -> dict[str, float]:
             rss = peak_rss_mib(fed.procs["server"].pid)
         finally:
             fed.close()
-        records = [r for r in StateStore(Path(tmp) / "server-state").rounds() if r.round > 0]
+        records = [r for r in StateStore(fed.state_dir).rounds() if r.round > 0]
     overheads, per_client_bytes = [], []
     for record in records:
         m = record.metrics
