@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import random
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import grpc
@@ -43,6 +44,7 @@ class ClientOptions:
     tls_key: str | None = None
     max_backoff_s: float = 30.0
     allowed_modules: tuple[str, ...] = ()  # empty: the default probe policy
+    release_model: bool = False  # load the model per task or probe and drop it after (light when idle)
 
 
 def _spec_from(hyper: pb.Hyperparameters) -> TrainableSpec:
@@ -63,7 +65,9 @@ class FederatedClient:
         self.loaded = None
         self.model = None
         self.spec: TrainableSpec | None = None
-        self.answerer: ProbeAnswerer | None = None
+        self.answerer = ProbeAnswerer(self.store, self._model_for_round, options.allowed_modules)
+        self._base_spec = ""
+        self._base_fingerprint = ""
         self._progress = pb.HeartbeatRequest(phase="idle")
         self._stop = threading.Event()
         self._live_channel: grpc.Channel | None = None
@@ -111,7 +115,7 @@ class FederatedClient:
                                    attribution_probes=True, num_examples=len(self.records))
             reply = stub.Register(pb.RegisterRequest(client_version=__version__, capabilities=caps),
                                   metadata=self._metadata, timeout=30, wait_for_ready=True)
-            self._ensure_base(reply)
+            self._check_base(reply)
             self.log(f"registered with {self.options.server} as {reply.client_id}")
             stream = stub.Subscribe(pb.SubscribeRequest(session_id=reply.session_id), metadata=self._metadata)
             beats = threading.Thread(target=self._heartbeats, args=(stub, reply, stream), daemon=True)
@@ -141,29 +145,48 @@ class FederatedClient:
             except grpc.RpcError:
                 return  # the stream's own failure drives the reconnect
 
-    def _ensure_base(self, reply: pb.RegisterReply) -> None:
-        if self.loaded is None or self.loaded.spec != reply.model:
-            self.log(f"loading base model {reply.model}")
-            self.loaded = load_model(reply.model)
-            self._fingerprint = fingerprint(self.loaded.model.state_dict())
-            self.model = None
-        if reply.base_fingerprint and reply.base_fingerprint != self._fingerprint:
-            raise UserError(f"base model mismatch: the server's {reply.model!r} has fingerprint "
-                            f"{reply.base_fingerprint}, this client's has {self._fingerprint}")
+    def _check_base(self, reply: pb.RegisterReply) -> None:
+        """Remember the federation's base; load it now unless models are loaded on demand."""
+        self._base_spec, self._base_fingerprint = reply.model, reply.base_fingerprint
+        if self.loaded is not None and self.loaded.spec != reply.model:
+            self._release()
+        if not self.options.release_model:
+            self._base()
 
-    def _trainable(self, spec: TrainableSpec, seed: int) -> torch.nn.Module:
+    def _base(self):
+        if self.loaded is None:
+            self.log(f"loading base model {self._base_spec}")
+            loaded = load_model(self._base_spec)
+            own = fingerprint(loaded.model.state_dict())
+            if self._base_fingerprint and self._base_fingerprint != own:
+                raise UserError(f"base model mismatch: the server's {self._base_spec!r} has fingerprint "
+                                f"{self._base_fingerprint}, this client's has {own}")
+            self.loaded = loaded
+        return self.loaded
+
+    def _trainable(self, spec: TrainableSpec) -> torch.nn.Module:
         if self.model is None or spec != self.spec:
-            base = load_model(self.loaded.spec).model if self.model is not None else self.loaded.model
-            self.model = build_trainable(base, spec, seed=seed)
+            if self.model is not None:  # LoRA wrapped the old base in place: start from a fresh one
+                self._release()
+            self.model = build_trainable(self._base().model, spec)
             self.spec = spec
-            self.answerer = ProbeAnswerer(self.model, self.store, self.options.allowed_modules)
         return self.model
+
+    def _model_for_round(self, round_number: int) -> torch.nn.Module:
+        return self._trainable(TrainableSpec(**{k: tuple(v) if isinstance(v, list) else v
+                                                for k, v in self.store.meta(round_number)["spec"].items()}))
+
+    def _release(self) -> None:
+        """Drop the models so an idle client holds little memory."""
+        self.loaded = self.model = self.spec = None
+        gc.collect()
 
     # -- work ------------------------------------------------------------------------------------
 
     def _train(self, stub, task: pb.TrainTask, chunks) -> None:
         hyper = task.hyperparameters
-        model = self._trainable(_spec_from(hyper), seed=0)
+        spec = _spec_from(hyper)
+        model = self._trainable(spec)
         limited = (chunk for _, chunk in zip(range(task.weights_chunks), chunks))
         try:
             global_state = assemble_state(limited)
@@ -184,7 +207,7 @@ class FederatedClient:
         seed = hyper.seed * 7919 + sum(self.client_id.encode())
         metrics = train_locally(model, examples, hyper, tokenizer.pad_token_id, seed, progress)
         state = trainable_state(model)
-        self.store.save(task.round, state, {"round": task.round, "task_id": task.task_id,
+        self.store.save(task.round, state, {"round": task.round, "task_id": task.task_id, "spec": asdict(spec),
                                             "num_examples": len(examples), "metrics": metrics})
         self._progress = pb.HeartbeatRequest(round=task.round, phase="uploading")
         header = pb.UpdateHeader(round=task.round, task_id=task.task_id, num_examples=len(examples),
@@ -196,11 +219,13 @@ class FederatedClient:
         else:
             self.log(f"round {task.round}: update refused: {reply.error.message}")
         self._progress = pb.HeartbeatRequest(round=task.round, phase="idle")
+        if self.options.release_model:
+            self._release()
 
     def _answer_probe(self, stub, probe: pb.ProbeRequest) -> None:
-        if self.answerer is None:
-            answer = pb.ProbeAnswer(probe_id=probe.probe_id, error=pb.Error(
-                code=pb.ERROR_CODE_UNKNOWN_ROUND, message="this client has not trained in any round yet"))
-        else:
-            answer = self.answerer.answer(probe)
+        self._progress = pb.HeartbeatRequest(round=probe.round, phase="probing")
+        answer = self.answerer.answer(probe)
+        if self.options.release_model:
+            self._release()
+        self._progress = pb.HeartbeatRequest(round=probe.round, phase="idle")
         stub.AnswerProbe(answer, metadata=self._metadata, timeout=60)

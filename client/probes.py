@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 
 from torch import nn
 
@@ -34,24 +35,36 @@ def _refusal(probe_id: str, code: int, message: str, field: str = "") -> pb.Prob
 
 
 class ProbeAnswerer:
-    def __init__(self, model: nn.Module, store: LocalModelStore, allowed: tuple[str, ...] = ()) -> None:
-        self.model = model
+    """Answers probes with the client's model of the probed round.
+
+    `model_for_round(r)` gives the trainable model (of the round's kind) to load round r's state
+    into; it is only called for a probe that passed the round and policy checks.
+    """
+
+    def __init__(self, store: LocalModelStore, model_for_round: Callable[[int], nn.Module],
+                 allowed: tuple[str, ...] = ()) -> None:
         self.store = store
-        self.allowed = [re.compile(p) for p in (allowed or default_policy(model))]
+        self.model_for_round = model_for_round
+        self.allowed_patterns = allowed
+
+    def _allowed(self, model: nn.Module) -> list[re.Pattern]:
+        return [re.compile(p) for p in (self.allowed_patterns or default_policy(model))]
 
     def answer(self, request: pb.ProbeRequest) -> pb.ProbeAnswer:
         started = time.perf_counter()
         if not self.store.has(request.round):
             return _refusal(request.probe_id, pb.ERROR_CODE_UNKNOWN_ROUND,
                             f"this client did not take part in round {request.round}", "round")
+        model = self.model_for_round(request.round)
+        allowed = self._allowed(model)
         for item in request.modules:
-            if not any(p.fullmatch(item.module) for p in self.allowed):
+            if not any(p.fullmatch(item.module) for p in allowed):
                 return _refusal(request.probe_id, pb.ERROR_CODE_POLICY_REFUSED,
                                 f"module {item.module!r} is outside this client's probe policy", "modules")
         try:
             probe = probe_from_wire(request)
-            load_trainable_state(self.model, self.store.load(request.round))
-            scores = module_scores(self.model, probe)
+            load_trainable_state(model, self.store.load(request.round))
+            scores = module_scores(model, probe)
         except ValueError as exc:
             return _refusal(request.probe_id, pb.ERROR_CODE_INVALID_ARGUMENT, str(exc), "modules")
         return pb.ProbeAnswer(probe_id=request.probe_id, scores=scores_to_wire(scores),

@@ -40,3 +40,6 @@ class LocalModelStore:
 
     def load(self, round_number: int) -> dict[str, torch.Tensor]:
         return load_file(str(self._dir(round_number) / STATE_FILE))
+
+    def meta(self, round_number: int) -> dict:
+        return json.loads((self._dir(round_number) / "meta.json").read_text())

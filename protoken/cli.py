@@ -34,7 +34,8 @@ def _client(args: argparse.Namespace) -> int:
     state_dir = args.state_dir or Path("runs") / f"client-{Path(args.credential).stem}"
     options = ClientOptions(server=args.server, data=Path(args.data), credential=Path(args.credential),
                             state_dir=Path(state_dir), tls_ca=args.tls_ca, tls_cert=args.tls_cert,
-                            tls_key=args.tls_key, allowed_modules=tuple(args.allow_module or ()))
+                            tls_key=args.tls_key, allowed_modules=tuple(args.allow_module or ()),
+                            release_model=args.release_model)
     client = FederatedClient(options)
     import signal
 
@@ -111,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     client.add_argument("--tls-key", help="this client's private key (mutual TLS)")
     client.add_argument("--allow-module", action="append", metavar="REGEX",
                         help="module names probes may ask about (default: last 2 blocks and lm_head)")
+    client.add_argument("--release-model", action="store_true",
+                        help="load the model only for a task or probe and release it after (many idle clients "
+                             "on one machine)")
     client.set_defaults(func=_client)
 
     credentials = commands.add_parser("credentials", help="issue a client credential")

@@ -23,7 +23,7 @@ def setup(tmp_path_factory):
             if "lora_B" in name:
                 p.normal_(0, 0.05)
     store = LocalModelStore(tmp_path_factory.mktemp("client"))
-    store.save(1, trainable_state(model), {})
+    store.save(1, trainable_state(model), {"spec": {}})
     relevance = relevance_for_prompt(model, loaded.tokenizer, "Hello there", max_new_tokens=4)
     return model, store, relevance
 
@@ -31,7 +31,7 @@ def setup(tmp_path_factory):
 def _answer(setup, request):
     model, store, _ = setup
     request.probe_id = "p1"
-    return ProbeAnswerer(model, store).answer(request)
+    return ProbeAnswerer(store, lambda round_number: model).answer(request)
 
 
 def test_answer_equals_local_scores_and_float16_wire(setup):
