@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from protoken.config import FederationConfig, dump_config
@@ -37,12 +37,13 @@ class LocalFederation:
     """Processes of one federation under `root` (config, credentials, logs, states).
 
     `config.federation.address`, `state_dir` and `credentials` are set here; each client's
-    data directory is given in `clients`. Server output goes to ``logs/server.log`` and, with
+    data directory is given in `clients`, and `client_args` are added to every client's command. Server output goes to ``logs/server.log`` and, with
     `echo`, to standard output as well.
     """
 
     def __init__(self, root: Path, config: FederationConfig, clients: Mapping[str, Path], *,
-                 client_threads: int = 1, server_threads: int = 2, echo: bool = False) -> None:
+                 client_threads: int = 1, server_threads: int = 2, echo: bool = False,
+                 client_args: Sequence[str] = ()) -> None:
         self.root = Path(root)
         self.logs = self.root / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -63,6 +64,7 @@ class LocalFederation:
         self.client_threads = client_threads
         self.server_threads = server_threads
         self.echo = echo
+        self.client_args = list(client_args)
         self.procs: dict[str, subprocess.Popen] = {}
 
     @property
@@ -94,10 +96,13 @@ class LocalFederation:
     def start_server(self, *extra: str) -> subprocess.Popen:
         return self._spawn("server", ["server", "--config", str(self.config_path), *extra], self.server_threads)
 
-    def start_client(self, name: str, *, credential: Path | None = None, data: Path | None = None) -> subprocess.Popen:
+    def start_client(self, name: str, *, credential: Path | None = None, data: Path | None = None,
+                     extra: Sequence[str] = ()) -> subprocess.Popen:
+        """Start client `name`; `extra` command-line arguments come after the federation's `client_args`."""
         return self._spawn(name, ["client", "--server", self.address, "--data", str(data or self.clients[name]),
                                   "--credential", str(credential or self.credentials[name]),
-                                  "--state-dir", str(self.client_state_dir(name))], self.client_threads)
+                                  "--state-dir", str(self.client_state_dir(name)), *self.client_args, *extra],
+                           self.client_threads)
 
     def start_all(self) -> None:
         self.start_server()

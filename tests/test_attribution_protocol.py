@@ -1,5 +1,7 @@
 """Attribution through the probe protocol, against real server and client processes."""
 
+import time
+
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -89,3 +91,23 @@ def test_earlier_round_and_user_errors(trained):
     assert [r.round for r in client.rounds()] == [1, 2]
     with pytest.raises(UserError, match="cannot reach"):
         AttributionClient("127.0.0.1:9").attribute(PROMPT, timeout=5)
+
+
+def test_restarted_light_client_answers_and_a_missing_client_is_reported(trained):
+    """Runs last: it restarts one client with --release-model and stops another."""
+    fed = trained
+    fed.kill("finance")
+    fed.start_client("finance", extra=["--release-model"])
+    client = AttributionClient(fed.address)
+    deadline = time.time() + 60
+    while True:
+        result = client.attribute(PROMPT, mode="paper").provenance
+        if result.coverage.answered == sorted(fed.clients) or time.time() > deadline:
+            break
+        time.sleep(1)
+    assert result.coverage.answered == sorted(fed.clients), result.coverage
+    fed.kill("math")
+    partial = client.attribute(PROMPT, mode="paper").provenance
+    assert partial.coverage.missing == ["math"]
+    assert partial.coverage.answered == ["finance", "medical"]
+    assert {s.client for s in partial.shares} == {"finance", "medical"}
