@@ -18,7 +18,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import random
 import re
 import secrets
 import shutil
@@ -118,7 +117,7 @@ def _free_subnet() -> ipaddress.IPv4Network:
     for link in json.loads(run("ip", "-j", "-4", "addr") or "[]"):
         for info in link.get("addr_info", []):
             used.append(ipaddress.ip_network(f"{info['local']}/{info['prefixlen']}", strict=False))
-    rng = random.Random(secrets.randbits(32))
+    rng = secrets.SystemRandom()
     for _ in range(200):
         candidate = ipaddress.ip_network(f"10.{rng.randint(200, 254)}.{rng.randint(0, 255)}.0/24")
         if not any(candidate.overlaps(net) for net in used):
