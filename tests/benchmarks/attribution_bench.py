@@ -1,6 +1,6 @@
 """Attribution cost against plain generation, measured in one run on the same prompt and model.
 
-    python tests/benchmarks/attribution_bench.py [--model smollm2-135m] [--tokens 32] [--clients 4]
+    python tests/benchmarks/attribution_bench.py [--model smollm2-135m] [--tokens 32] [--clients 4] [--threads 1]
 
 The global model is the FedAvg of `--clients` LoRA adapters (rank 16, alpha 32, all linear
 modules) with random non-zero B. Every path generates exactly `--tokens` tokens (no stop id):
@@ -10,7 +10,9 @@ modules) with random non-zero B. Every path generates exactly `--tokens` tokens 
 * reference: the paper's per-token full forward/backward (no cache) + every client's module_scores.
 
 Times are medians over `--repeats` rounds after one warm-up round; each round runs the three
-paths in turn, so a change in the machine's load affects them alike.
+paths in turn, so a change in the machine's load affects them alike. It runs torch on one thread
+by default: on a small machine shared with other processes, one thread per core (torch's default)
+makes every path many times slower and the timings erratic.
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
