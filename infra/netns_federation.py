@@ -13,6 +13,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from protoken.errors import UserError
+
 from .bundles import counted_ids, issue_bundles, server_bundle
 from .netns import STATE_FILE, Lab, create_lab, destroy_lab, spawn
 from .shaping import Shaping
@@ -82,11 +84,13 @@ def client_command(plan: NetnsFederation, layout: FederationLayout, server: str,
 
 def up(plan: NetnsFederation) -> Lab:
     """Create the lab and start the server and clients in it; returns the recorded lab."""
-    domain_files(plan.data)  # bad input fails here, before anything is created
-    if plan.config is not None:
-        from protoken.config import load_config  # imports torch: only where it is needed
+    from protoken.config import load_config  # imports torch: only where it is needed
 
-        load_config(plan.config)
+    domain_files(plan.data)  # bad input fails here, before anything is created
+    wanted = load_config(plan.config).federation.min_clients
+    if wanted > plan.clients:
+        raise UserError(f"the server would wait for federation.min_clients={wanted} clients; "
+                        f"start at least that many (--clients {wanted})")
     lab = create_lab(plan.workdir, plan.clients, plan.shaping)
     try:
         layout = FederationLayout(plan.workdir.resolve() / lab.prefix)

@@ -191,3 +191,11 @@ def test_shaping_puts_rate_under_netem_or_alone():
     alone = Shaping(rate="1gbit").qdiscs("eth0")
     assert len(alone) == 1 and alone[0][4] == "root" and alone[0][alone[0].index("burst") + 1] == "1250000"
     assert not Shaping() and Shaping().describe() == "unshaped"
+
+
+def test_netns_up_refuses_fewer_clients_than_the_server_waits_for(tmp_path):
+    (tmp_path / "train.jsonl").write_text('{"prompt": "p", "response": "r"}\n')
+    result = protoken("infra", "netns", "up", "--clients", "1", "--data", str(tmp_path), "--workdir",
+                      str(tmp_path / "lab"))
+    assert_one_line_error(result, "federation.min_clients=2")
+    assert not (tmp_path / "lab").exists()
