@@ -37,13 +37,14 @@ def provenance_from_events(events) -> Attribution:
                                           shares=_shares(t.shares), responsible=t.responsible_client or None))
         else:
             s = event.summary
-            answered = sorted(set(x.client_id for x in s.shares))
+            answered = sorted(x.client_id for x in s.shares)
+            asked = sorted(answered + list(s.missing_clients) + list(s.uncalibrated_clients))
             mode = next(name for name, wire in MODES.items() if wire == s.mode)
             provenance = Provenance(
                 prompt=s.prompt, response=s.response, mode=mode, modules=list(s.modules), tokens=tokens,
                 shares=_shares(s.shares), traced=s.traced_client or None,
-                coverage=Coverage(asked=sorted(answered + list(s.missing_clients)), answered=answered,
-                                  missing=list(s.missing_clients)),
+                coverage=Coverage(asked=asked, answered=answered, missing=list(s.missing_clients),
+                                  uncalibrated=list(s.uncalibrated_clients)),
                 timings=dict(s.timings), round=s.round)
             return Attribution(provenance, s.probe_bytes, s.answer_bytes)
     raise UserError("the server ended the attribution stream without a summary")

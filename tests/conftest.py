@@ -2,10 +2,17 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from federation_harness import Federation  # noqa: E402
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """The suite's own processes already fill the cores; more threads per process oversubscribe them."""
+    torch.set_num_threads(1)
 
 
 @pytest.fixture

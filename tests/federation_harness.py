@@ -50,7 +50,8 @@ class Federation(LocalFederation):
     def __init__(self, root: Path, clients=("medical", "finance", "math"), **settings) -> None:
         self.data = write_dataset(Path(root) / "data", clients)
         settings.setdefault("evaluation__heldout_dir", str(self.data))
-        super().__init__(root, tiny_config(clients, **settings), {name: self.data / name for name in clients})
+        super().__init__(root, tiny_config(clients, **settings), {name: self.data / name for name in clients},
+                         server_threads=1)
 
     def close(self) -> None:
         for name in list(self.procs):
