@@ -147,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     from protoken.data.cli import register as register_data
 
     register_data(commands)
+    from protoken.experiments.cli import register as register_eval
+
+    register_eval(commands)
     from protoken.infra.cli import register as register_infra
 
     register_infra(commands)
