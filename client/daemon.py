@@ -112,7 +112,8 @@ class FederatedClient:
                 return
             stub = rpc.FederationStub(channel)
             caps = pb.Capabilities(training_modes=[pb.TRAINING_MODE_LORA, pb.TRAINING_MODE_FULL],
-                                   attribution_probes=True, num_examples=len(self.records))
+                                   attribution_probes=True, differential_privacy=True,
+                                   num_examples=len(self.records))
             reply = stub.Register(pb.RegisterRequest(client_version=__version__, capabilities=caps),
                                   metadata=self._metadata, timeout=30, wait_for_ready=True)
             self._check_base(reply)

@@ -79,6 +79,8 @@ def response_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor], reduct
     """Cross-entropy on the response tokens, computing vocabulary logits only where they are needed.
 
     The vocabulary projection dominates a small model's cost; prompt positions never need it.
+    `reduction`: "mean" over all response tokens of the batch, "sum", or "per_example" (the mean
+    over examples of each example's mean token loss, as per-example gradients need).
     """
     labels = batch["labels"]
     has_label = (labels != IGNORE).any(dim=0).nonzero()
@@ -86,8 +88,13 @@ def response_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor], reduct
     keep = torch.arange(first - 1, labels.shape[1] - 1)
     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], logits_to_keep=keep).logits
     targets = labels[:, first:]
-    return torch.nn.functional.cross_entropy(logits.transpose(1, 2).float(), targets, ignore_index=IGNORE,
-                                             reduction=reduction)
+    if reduction != "per_example":
+        return torch.nn.functional.cross_entropy(logits.transpose(1, 2).float(), targets, ignore_index=IGNORE,
+                                                 reduction=reduction)
+    losses = torch.nn.functional.cross_entropy(logits.transpose(1, 2).float(), targets, ignore_index=IGNORE,
+                                               reduction="none")
+    counts = (targets != IGNORE).sum(dim=1).clamp(min=1)
+    return (losses.sum(dim=1) / counts).mean()
 
 
 @torch.no_grad()

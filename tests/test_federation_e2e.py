@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -16,8 +17,9 @@ def _client_state(fed, name, round_number):
     return load_file(str(path / "state.safetensors")), meta["num_examples"]
 
 
-def test_two_rounds_final_weights_are_fedavg_of_client_models(federation):
-    fed = federation()
+@pytest.mark.parametrize("mode", ["lora", "full"])
+def test_two_rounds_final_weights_are_fedavg_of_client_models(federation, mode):
+    fed = federation(training__mode=mode)
     fed.start_all()
     assert fed.wait_server() == 0, fed.log("server")
     store = StateStore(fed.root / "server-state")
