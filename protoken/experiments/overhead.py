@@ -33,7 +33,10 @@ def run(plan: Plan, data: Path, out: Path) -> dict[str, Path]:
         for blocks in BLOCKS:
             federation.reconfigure(AttributionSection(**{**vars(federation.config.attribution),
                                                          "layers": [f"*.self_attn.o_proj:{blocks}", f"*.mlp:{blocks}"]}))
-            rows += attribute_all(federation, prompts, rounds=[0], mode="paper", progress=f"overhead [{blocks} blocks]")
+            hooked = attribute_all(federation, prompts, rounds=[0], mode="paper", progress=f"overhead [{blocks} blocks]")
+            if rows and len(hooked[0]["provenance"]["modules"]) == len(rows[-1]["provenance"]["modules"]):
+                break  # the model has no more blocks
+            rows += hooked
         config_dict = federation.config.to_dict()
     by_count: dict[int, list[dict]] = {}
     for row in rows:

@@ -13,6 +13,8 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+import psutil
+
 from protoken.config import AttributionSection, FederationConfig, dump_config
 from protoken.errors import UserError
 from protoken.launcher import LocalFederation
@@ -68,6 +70,15 @@ class TrainedFederation:
 
     def rounds(self) -> list[RoundRecord]:
         return [r for r in StateStore(self.federation.state_dir).rounds() if r.round > 0]
+
+    def client_rss_mb(self) -> dict[str, float]:
+        """Resident memory of each running client process now, in MiB."""
+        sizes = {}
+        for name in self.federation.clients:
+            proc = self.federation.procs.get(name)
+            if proc is not None and proc.poll() is None:
+                sizes[name] = psutil.Process(proc.pid).memory_info().rss / 2**20
+        return sizes
 
     def reconfigure(self, attribution: AttributionSection) -> None:
         """Restart the server on the trained state with other attribution settings.

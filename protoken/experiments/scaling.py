@@ -8,6 +8,7 @@ and the rounds without one are listed apart.
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 
 from protoken.experiments.backdoor import attribute_backdoor, backdoor_rows, backdoor_setup, start_backdoor
@@ -33,6 +34,7 @@ def run(plan: Plan, data: Path, out: Path) -> dict[str, Path]:
     with start_backdoor(plan, setup, out / "federation", per_round=per_round,
                         client_args=("--release-model",)) as federation:
         records = federation.rounds()
+        idle_rss = federation.client_rss_mb()  # after training: every client idle, its model released
         rows = attribute_backdoor(federation, setup, [r.round for r in records], modes=("paper",))
         config = federation.config.to_dict()
     participants = {r.round: r.participants for r in records}
@@ -44,7 +46,9 @@ def run(plan: Plan, data: Path, out: Path) -> dict[str, Path]:
                "rounds_without_malicious": sorted(set(participants) - with_malicious),
                "sentinel_rows_in_rounds_without_malicious": sum(r["round"] not in with_malicious for r in counted),
                "participants": participants,
-               "round_seconds": {r.round: r.metrics.get("round_seconds") for r in records}}
+               "round_seconds": {r.round: r.metrics.get("round_seconds") for r in records},
+               "idle_client_rss_mb": {"median": statistics.median(idle_rss.values()), "max": max(idle_rss.values()),
+                                      "clients": idle_rss}}
     path = write_results(out / "scaling", "scaling", plan, config, figures, records=counted)
     line_plot(out / "scaling" / "accuracy_per_round.png",
               {"paper rule": [(x["round"], x["accuracy"]) for x in figures["accuracy"]["per_round"]]},
