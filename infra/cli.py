@@ -13,6 +13,9 @@ from pathlib import Path
 from protoken.errors import UserError
 
 
+_RELEASE_HELP = "clients load the model only for a task or probe (light when idle)"
+
+
 def _names(text: str) -> list[str]:
     names = [name.strip() for name in text.split(",") if name.strip()]
     if not names:
@@ -37,7 +40,7 @@ def _join(args: argparse.Namespace) -> int:
     from .join import join
 
     return join(args.bundles, args.server, args.data, args.state, args.claimant or socket.gethostname(),
-                args.threads)
+                args.threads, args.release_model)
 
 
 def _health(args: argparse.Namespace) -> int:
@@ -63,7 +66,7 @@ def _netns_up(args: argparse.Namespace) -> int:
 
     plan = NetnsFederation(clients=args.clients, data=args.data, config=args.config, workdir=args.workdir,
                            shaping=Shaping(args.delay, args.loss, args.rate or ""), port=args.port,
-                           threads=args.threads)
+                           threads=args.threads, release_model=args.release_model)
     lab = up(plan)
     print(f"lab {lab.prefix}: bridge {lab.bridge} {lab.subnet}; client links {lab.info['shaping']}")
     for node, process in zip(lab.nodes, lab.processes):
@@ -120,6 +123,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     join.add_argument("--state", type=Path, required=True, help="directory for every pool client's state")
     join.add_argument("--claimant", help="this replica's name (default: the host name)")
     join.add_argument("--threads", type=_positive, help="torch threads for local training")
+    join.add_argument("--release-model", action="store_true", help=_RELEASE_HELP)
     join.set_defaults(func=_join)
 
     health = commands.add_parser("health", help="container health check: is the coordinator's port reachable")
@@ -151,6 +155,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument("--rate", metavar="RATE", help="bandwidth of each client link, e.g. 10mbit")
     up.add_argument("--port", type=_port, default=50051, help="the server's port (default 50051)")
     up.add_argument("--threads", type=_positive, default=1, help="torch threads per client (default 1)")
+    up.add_argument("--release-model", action="store_true", help=_RELEASE_HELP)
     up.set_defaults(func=_netns_up)
     down = netns_commands.add_parser("down", help="stop and remove everything `up` created")
     down.add_argument("--workdir", type=Path, default=Path("runs/netns"), help="where `up` recorded the lab")

@@ -69,17 +69,18 @@ def claim_bundle(clients_dir: Path, claimant: str) -> Claim:
                     "issue more with protoken infra certs --count N, or stop a replica")
 
 
-def client_argv(claim: Claim, server: str, data_dir: Path, state_dir: Path, threads: int | None) -> list[str]:
+def client_argv(claim: Claim, server: str, data_dir: Path, state_dir: Path, threads: int | None,
+                release_model: bool) -> list[str]:
     """The `protoken client` command line for a claimed bundle (always mutual TLS)."""
     files = claim.bundle
     argv = ["client", "--server", server, "--data", str(data_dir), "--credential", str(files.credential),
             "--state-dir", str(state_dir), "--tls-ca", str(files.ca), "--tls-cert", str(files.cert),
             "--tls-key", str(files.key)]
-    return argv + (["--threads", str(threads)] if threads else [])
+    return argv + (["--threads", str(threads)] if threads else []) + (["--release-model"] if release_model else [])
 
 
 def join(clients_dir: Path, server: str, data_root: Path, state_root: Path, claimant: str,
-         threads: int | None = None) -> int:
+         threads: int | None = None, release_model: bool = False) -> int:
     """Claim a bundle, write this client's data shard, run the client until it stops."""
     from protoken.cli import main
 
@@ -89,6 +90,6 @@ def join(clients_dir: Path, server: str, data_root: Path, state_root: Path, clai
         records = write_shard(data_root, claim.index, claim.count, home / "data")
         print(f"{claimant}: joined as {claim.client_id} (bundle {claim.index + 1} of {claim.count}, "
               f"{records} training records)", flush=True)
-        return main(client_argv(claim, server, home / "data", home / "state", threads))
+        return main(client_argv(claim, server, home / "data", home / "state", threads, release_model))
     finally:
         claim.release()

@@ -53,6 +53,7 @@ class NetnsFederation:
     shaping: Shaping
     port: int = 50051
     threads: int = 1  # torch threads per client: many clients share few cores
+    release_model: bool = False  # clients hold the model only while they work
 
 
 def _env(threads: int | None) -> dict[str, str]:
@@ -79,7 +80,8 @@ def server_command(plan: NetnsFederation, layout: FederationLayout) -> list[str]
 def client_command(plan: NetnsFederation, layout: FederationLayout, server: str, claimant: str) -> list[str]:
     return _protoken("infra", "join", "--bundles", str(layout.bundles / "clients"), "--server", server,
                      "--data", str(plan.data.resolve()), "--state", str(layout.client_state),
-                     "--claimant", claimant, "--threads", str(plan.threads))
+                     "--claimant", claimant, "--threads", str(plan.threads),
+                     *(["--release-model"] if plan.release_model else []))
 
 
 def up(plan: NetnsFederation) -> Lab:

@@ -199,3 +199,15 @@ def test_netns_up_refuses_fewer_clients_than_the_server_waits_for(tmp_path):
                       str(tmp_path / "lab"))
     assert_one_line_error(result, "federation.min_clients=2")
     assert not (tmp_path / "lab").exists()
+
+
+def test_a_claimed_bundle_becomes_a_mutual_tls_client_command(tmp_path):
+    from protoken.cli import build_parser
+    from protoken.infra.join import client_argv
+
+    issue_bundles(tmp_path, ["client-000"])
+    claim = claim_bundle(tmp_path / "clients", "replica")
+    args = build_parser().parse_args(client_argv(claim, "10.0.0.2:50051", tmp_path / "data", tmp_path / "state",
+                                                 threads=1, release_model=True))
+    assert (args.command, args.server, args.threads, args.release_model) == ("client", "10.0.0.2:50051", 1, True)
+    assert Path(args.credential) == claim.bundle.credential and Path(args.tls_key) == claim.bundle.key

@@ -12,7 +12,7 @@ network namespace on a bridge, mutual TLS, one round. Prints per size:
 
 Root only. Needs about 0.4 GiB of memory per client; sizes that do not fit are skipped.
 
-    python tests/benchmarks/scaling_bench.py [--sizes 4,8,16,32] [--rate 1gbit] [--delay MS]
+    python tests/benchmarks/scaling_bench.py [--sizes 4,8,16,32] [--rate 1gbit] [--delay MS] [--release-model]
 """
 
 from __future__ import annotations
@@ -83,12 +83,12 @@ def _link_bytes(link: str) -> tuple[int, int]:
     return int((stats / "tx_bytes").read_text()), int((stats / "rx_bytes").read_text())
 
 
-def measure(clients: int, shaping: Shaping) -> dict[str, float]:
+def measure(clients: int, shaping: Shaping, release_model: bool) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="scaling-") as tmp:
         root = Path(tmp)
         data = write_dataset(root / "data", names=("medical", "finance", "math"), per_client=max(4, clients))
         plan = NetnsFederation(clients=clients, data=data, config=_config(root / "federation.toml", clients),
-                               workdir=root / "lab", shaping=shaping)
+                               workdir=root / "lab", shaping=shaping, release_model=release_model)
         lab: Lab = up(plan)
         try:
             log = Path(lab.info["run_dir"]) / "logs" / "server.log"
@@ -109,9 +109,12 @@ def main() -> None:
     parser.add_argument("--sizes", default="4,8,16,32", help="client counts, comma-separated")
     parser.add_argument("--rate", default="", help="bandwidth of each client link, e.g. 100mbit")
     parser.add_argument("--delay", type=float, default=0.0, help="one-way delay per client link, ms (needs netem)")
+    parser.add_argument("--release-model", action="store_true",
+                        help="idle clients drop their model (pays off for large models, not the tiny one)")
     args = parser.parse_args()
     shaping = Shaping(delay_ms=args.delay, rate=args.rate)
-    print(f"tiny-llama, 1 round, 1 local step, mutual TLS, client links: {shaping.describe()}")
+    print(f"tiny-llama, 1 round, 1 local step, mutual TLS, client links: {shaping.describe()}, "
+          f"idle clients {'release' if args.release_model else 'keep'} the model")
     print(f"{'clients':>7} | {'round s':>8} | {'wire KiB/client':>15} | {'down/up KiB':>13} | "
           f"{'server peak MiB':>15} | {'client private MiB':>18}")
     for clients in (int(size) for size in args.sizes.split(",")):
@@ -120,7 +123,7 @@ def main() -> None:
             print(f"{clients:>7} | skipped: needs ~{clients * CLIENT_MIB / 1024:.0f} GiB, "
                   f"{available / 1024:.0f} GiB available")
             continue
-        r = measure(clients, shaping)
+        r = measure(clients, shaping, release_model=args.release_model)
         print(f"{r['clients']:>7} | {r['round_s']:8.2f} | {r['down_kib'] + r['up_kib']:15.0f} | "
               f"{r['down_kib']:6.0f}/{r['up_kib']:<6.0f} | {r['server_peak_mib']:15.0f} | "
               f"{r['client_private_mib']:18.0f}", flush=True)
