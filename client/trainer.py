@@ -63,15 +63,16 @@ def train_locally(model: nn.Module, examples: list[Example], hyper: pb.Hyperpara
         for step, batch in enumerate(batches, start=1):
             inputs = collate(batch, pad_id)
             loss = response_loss(forward, inputs, reduction="per_example" if dp else "mean")
-            if not math.isfinite(float(loss)):
-                raise FloatingPointError(f"training loss became {float(loss)} at step {step}")
+            value = loss.item()
+            if not math.isfinite(value):
+                raise FloatingPointError(f"training loss became {value} at step {step}")
             loss.backward()
             if not dp:  # DP-SGD clips per example instead
                 torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
-            losses.append(float(loss))
+            losses.append(value)
             progress(step, len(batches), losses[-1])
     if dp:  # leave the model as it was: no per-example gradient hooks or buffers
         forward.remove_hooks()

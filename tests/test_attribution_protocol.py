@@ -99,7 +99,7 @@ def test_restarted_light_client_answers_and_a_missing_client_is_reported(trained
     fed.kill("finance")
     fed.start_client("finance", extra=["--release-model"])
     client = AttributionClient(fed.address)
-    deadline = time.time() + 60
+    deadline = time.time() + 180
     while True:
         result = client.attribute(PROMPT, mode="paper").provenance
         if result.coverage.answered == sorted(fed.clients) or time.time() > deadline:
