@@ -42,16 +42,18 @@ def measure(clients: int, rounds: int, local_steps: int) -> dict[str, float]:
         finally:
             fed.close()
         records = [r for r in StateStore(fed.state_dir).rounds() if r.round > 0]
-    overheads, per_client_bytes = [], []
+    overheads, overhead_seconds, per_client_bytes = [], [], []
     for record in records:
         m = record.metrics
         slowest = max(v for k, v in m.items() if k.startswith("train_seconds/"))
         overheads.append((m["round_seconds"] - slowest) / m["round_seconds"])
+        overhead_seconds.append(m["round_seconds"] - slowest)
         ups = [v for k, v in m.items() if k.startswith("bytes_up/")]
         downs = [v for k, v in m.items() if k.startswith("bytes_down/")]
         per_client_bytes.append((sum(ups) + sum(downs)) / len(ups))
     return {"clients": clients, "round_seconds": sum(r.metrics["round_seconds"] for r in records) / len(records),
             "overhead": sum(overheads) / len(overheads),
+            "overhead_seconds": sum(overhead_seconds) / len(overhead_seconds),
             "bytes_per_client_round": sum(per_client_bytes) / len(per_client_bytes), "server_peak_rss_mib": rss}
 
 
@@ -61,9 +63,10 @@ def main() -> None:
     parser.add_argument("--local-steps", type=int, default=8)
     args = parser.parse_args()
     rows = [measure(n, args.rounds, args.local_steps) for n in (2, 8)]
-    print(f"{'clients':>7} {'round s':>8} {'overhead':>9} {'bytes/client/round':>19} {'server peak RSS MiB':>20}")
+    print(f"{'clients':>7} {'round s':>8} {'overhead':>9} {'overhead s':>11} {'bytes/client/round':>19} "
+          f"{'server peak RSS MiB':>20}")
     for row in rows:
-        print(f"{row['clients']:>7} {row['round_seconds']:>8.2f} {row['overhead']:>9.1%} "
+        print(f"{row['clients']:>7} {row['round_seconds']:>8.2f} {row['overhead']:>9.1%} {row['overhead_seconds']:>11.2f} "
               f"{row['bytes_per_client_round']:>19,.0f} {row['server_peak_rss_mib']:>20.0f}")
     print(f"server peak RSS, 8 clients / 2 clients: {rows[1]['server_peak_rss_mib'] / rows[0]['server_peak_rss_mib']:.2f}")
 
