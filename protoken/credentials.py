@@ -22,14 +22,18 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def _read_toml(path: Path, what: str) -> dict:
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except OSError as exc:
+        raise UserError(f"cannot read {what} {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{what} {path} is not valid TOML: {exc}") from exc
+
+
 def read_credential(path: Path) -> tuple[str, str]:
     """(client_id, secret) from a client's credential file."""
-    try:
-        data = tomllib.loads(Path(path).read_text())
-    except OSError as exc:
-        raise UserError(f"cannot read credential file {path}: {exc.strerror}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"credential file {path} is not valid TOML: {exc}") from exc
+    data = _read_toml(path, "credential file")
     client_id, secret = data.get("client_id"), data.get("secret")
     if not isinstance(client_id, str) or not isinstance(secret, str) or not secret:
         raise UserError(f"credential file {path} must hold string keys client_id and secret")
@@ -44,13 +48,7 @@ class CredentialRegistry:
 
     @classmethod
     def load(cls, path: Path) -> "CredentialRegistry":
-        try:
-            data = tomllib.loads(Path(path).read_text())
-        except OSError as exc:
-            raise UserError(f"cannot read credential registry {path}: {exc.strerror}") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise UserError(f"credential registry {path} is not valid TOML: {exc}") from exc
-        clients = data.get("clients", {})
+        clients = _read_toml(path, "credential registry").get("clients", {})
         if not isinstance(clients, dict) or not all(isinstance(v, str) and len(v) == 64 for v in clients.values()):
             raise UserError(f"credential registry {path}: [clients] must map client ids to sha256 hex digests")
         return cls(clients)
@@ -71,10 +69,7 @@ def issue_credential(registry_path: Path, client_id: str, out_path: Path) -> Non
     registry_path = Path(registry_path)
     clients: dict[str, str] = {}
     if registry_path.exists():
-        try:
-            clients = dict(tomllib.loads(registry_path.read_text()).get("clients", {}))
-        except tomllib.TOMLDecodeError as exc:
-            raise UserError(f"credential registry {registry_path} is not valid TOML: {exc}") from exc
+        clients = dict(_read_toml(registry_path, "credential registry").get("clients", {}))
     secret = secrets.token_urlsafe(32)
     clients[client_id] = _digest(secret)
     _write_private(Path(out_path), f'client_id = "{client_id}"\nsecret = "{secret}"\n')

@@ -1,0 +1,33 @@
+import stat
+
+import pytest
+
+from protoken.credentials import CredentialRegistry, issue_credential, read_credential
+from protoken.errors import UserError
+
+
+def test_issue_and_identify(tmp_path):
+    registry = tmp_path / "credentials.toml"
+    issue_credential(registry, "hospital-a", tmp_path / "a.credential")
+    issue_credential(registry, "bank-b", tmp_path / "b.credential")
+    loaded = CredentialRegistry.load(registry)
+    for name, file in (("hospital-a", "a.credential"), ("bank-b", "b.credential")):
+        client_id, secret = read_credential(tmp_path / file)
+        assert client_id == name and loaded.identify(secret) == name
+        assert secret not in registry.read_text(), "the registry keeps only hashes"
+        assert stat.S_IMODE((tmp_path / file).stat().st_mode) == 0o600
+    assert loaded.identify("guess") is None and loaded.identify(None) is None and len(loaded) == 2
+
+
+def test_bad_files_and_ids(tmp_path):
+    with pytest.raises(UserError, match="cannot read credential file"):
+        read_credential(tmp_path / "none")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[clients\n")
+    with pytest.raises(UserError, match="credential registry .* is not valid TOML"):
+        CredentialRegistry.load(bad)
+    bad.write_text('[clients]\na = "short"\n')
+    with pytest.raises(UserError, match="sha256"):
+        CredentialRegistry.load(bad)
+    with pytest.raises(UserError, match="client id"):
+        issue_credential(tmp_path / "r.toml", "no spaces please", tmp_path / "x")
