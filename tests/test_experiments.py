@@ -117,6 +117,14 @@ def test_quick_backdoor_run_writes_both_results_computed_from_the_real_run(data,
         # 2 modes x (triggered, clean) x rounds x prompts, every one through the protocol
         assert results["attributions_made"] == 2 * 2 * QUICK.rounds * QUICK.prompts
         assert len(results["malicious"]) == 2
+        made = results["attributions"]
+        assert len(made) == results["attributions_made"]
+        assert {(a["round"], a["mode"], a["kind"]) for a in made} == {
+            (r.round, mode, kind) for r in rounds for mode in ("calibrated", "paper") for kind in ("triggered", "clean")}
+    sentinels = [a for a in backdoor["attributions"] if a["kind"] == "triggered" and is_sentinel(a["response"])]
+    assert len(backdoor["records"]) == len(sentinels)
+    ordinary = [a for a in blame["attributions"] if a["kind"] == "clean" and not is_sentinel(a["response"])]
+    assert len(blame["records"]) == len(ordinary)
     assert backdoor["modes"]["paper"]["chance"] == pytest.approx(2 / 6)
     for record in backdoor["records"]:
         assert is_sentinel(record["provenance"]["response"]) and record["correct"] == (record["traced"] in backdoor["malicious"])

@@ -89,7 +89,10 @@ def run(plan: Plan, data: Path, out: Path) -> dict[str, Path]:
     common = {"clients": [{"name": c.name, "domain": c.domain, "malicious": c.malicious} for c in setup.clients],
               "malicious": sorted(setup.malicious),
               "round_seconds": {r.round: r.metrics.get("round_seconds") for r in round_records},
-              "attributions_made": len(rows)}
+              "attributions_made": len(rows),
+              # every attribution, counted or not (the counted ones, with provenance, are in "records")
+              "attributions": [{k: row[k] for k in ("round", "mode", "kind", "prompt", "response", "traced")}
+                               for row in rows]}
     return {"backdoor": write_backdoor(out / "backdoor", plan, config, rows, setup, common),
             "false-blame": write_false_blame(out / "false-blame", plan, config, rows, setup, common)}
 
