@@ -1,6 +1,7 @@
 """Real server and client processes over loopback gRPC, with the tiny model."""
 
 import json
+import signal
 import subprocess
 import sys
 
@@ -113,3 +114,33 @@ def test_resume_from_unreadable_state_changes_nothing(tmp_path, federation):
     assert result.returncode != 0
     assert "cannot resume" in result.stderr and "Traceback" not in result.stderr
     assert {p.name: p.read_bytes() for p in state.iterdir()} == before
+
+
+def test_client_missing_the_deadline_is_left_out(federation):
+    fed = federation(federation__round_timeout_s=12.0, federation__quorum=0.5)
+    fed.start_all()
+    fed.wait_for_log("server", "round 1: sampled")
+    fed.procs["math"].send_signal(signal.SIGSTOP)  # connected but silent: only the deadline ends its wait
+    try:
+        fed.wait_for_log("server", "round 1 complete", timeout=120)
+    finally:
+        fed.procs["math"].send_signal(signal.SIGCONT)
+    assert fed.wait_server() == 0, fed.log("server")
+    rounds = {r.round: r for r in StateStore(fed.state_dir).rounds()}
+    assert rounds[1].participants == ["finance", "medical"]
+    assert rounds[2].participants == ["finance", "math", "medical"]
+    assert "round 1 is not open for updates" in fed.log("math")
+
+
+def test_below_quorum_the_round_fails_clearly(federation):
+    fed = federation(federation__round_timeout_s=12.0, federation__quorum=1.0)
+    fed.start_all()
+    fed.wait_for_log("server", "round 1: sampled")
+    fed.procs["math"].send_signal(signal.SIGSTOP)
+    try:
+        assert fed.wait_server(timeout=120) == 2
+    finally:
+        fed.procs["math"].send_signal(signal.SIGCONT)
+    assert "round 1 failed: 2 of 3 sampled clients sent an update before the deadline, quorum is 3 " \
+           "(missing: math)" in fed.log("server")
+    assert [r.round for r in StateStore(fed.state_dir).rounds()] == [0]
