@@ -22,7 +22,7 @@ from protoken.v1 import federation_pb2_grpc as rpc
 from protoken.wire.channel import grpc_options
 
 from .attribution_service import AttributionServicer
-from .attributor import Attributor
+from .attributor import Attributor, attribution_layers, reference_prompts
 from .evaluation import HeldoutEvaluator
 from .probes import ProbeBroker
 from .rounds import RoundFailed, RoundRunner
@@ -50,6 +50,19 @@ class Coordinator:
         self.base_fingerprint = fingerprint(loaded.model.state_dict())
         self.spec = config.trainable_spec()
         self.model = build_trainable(loaded.model, self.spec, seed=fed.seed)
+        # Everything that can be refused is checked before the state directory is touched.
+        self.evaluator = None
+        if config.evaluation.heldout_dir:
+            self.evaluator = HeldoutEvaluator(Path(config.evaluation.heldout_dir), self.tokenizer,
+                                              config.evaluation.examples_per_domain, config.training.max_seq_len)
+        layers = attribution_layers(self.model, config.attribution.layers)
+        calibration_prompts = reference_prompts(config.attribution)
+        self.sessions = SessionRegistry()
+        self.runner = RoundRunner(config, self.sessions, log)
+        self.probes = ProbeBroker(self.sessions)
+        self.stopping = threading.Event()
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=512), options=grpc_options())
+        self.port = self._listen(fed.address, server_credentials(config.tls))
         meta = {"model": fed.model, "base_fingerprint": self.base_fingerprint,
                 "trainable": json.dumps(self.spec.__dict__, sort_keys=True, default=list)}
         if resume:
@@ -64,32 +77,24 @@ class Coordinator:
             self.store.save_round(0, self.global_state, [], {})
             self.next_round = 1
         load_trainable_state(self.model, self.global_state)
-        self.evaluator = None
-        if config.evaluation.heldout_dir:
-            self.evaluator = HeldoutEvaluator(Path(config.evaluation.heldout_dir), self.tokenizer,
-                                              config.evaluation.examples_per_domain, config.training.max_seq_len)
-        self.sessions = SessionRegistry()
-        self.runner = RoundRunner(config, self.sessions, log)
-        self.probes = ProbeBroker(self.sessions)
-        self.stopping = threading.Event()
-        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=512), options=grpc_options())
+        self.model_lock = threading.Lock()
         rpc.add_FederationServicer_to_server(
             FederationServicer(credentials=self.credentials, sessions=self.sessions, runner=self.runner,
                                model_spec=fed.model, base_fingerprint=self.base_fingerprint,
                                probes=self.probes, log=log), self.server)
-        self.model_lock = threading.Lock()
-        self.attributor = Attributor(self.model, self.tokenizer, self.store, self.probes, config.attribution,
-                                     self.model_lock)
-        rpc.add_AttributionServicer_to_server(AttributionServicer(self.attributor, log), self.server)
-        creds = server_credentials(config.tls)
+        attributor = Attributor(self.model, self.tokenizer, self.store, self.probes, config.attribution,
+                                layers, calibration_prompts, self.model_lock)
+        rpc.add_AttributionServicer_to_server(AttributionServicer(attributor, log), self.server)
+
+    def _listen(self, address: str, credentials: grpc.ServerCredentials | None) -> int:
         try:
-            port = (self.server.add_secure_port(fed.address, creds) if creds
-                    else self.server.add_insecure_port(fed.address))
+            port = (self.server.add_secure_port(address, credentials) if credentials
+                    else self.server.add_insecure_port(address))
         except RuntimeError as exc:
-            raise UserError(f"cannot listen on {fed.address}: {exc}") from exc
+            raise UserError(f"cannot listen on {address}: {exc}") from exc
         if port == 0:
-            raise UserError(f"cannot listen on {fed.address}: address in use or invalid")
-        self.port = port
+            raise UserError(f"cannot listen on {address}: address in use or invalid")
+        return port
 
     def evaluate(self, state) -> dict[str, float]:
         if self.evaluator is None:

@@ -20,6 +20,7 @@ from transformers import PreTrainedTokenizerBase
 from protoken.attribution import (CALIBRATED, NO_GRADIENT, Calibration, Provenance, build_provenance,
                                   relevance_for_prompt, select_layers)
 from protoken.config import AttributionSection
+from protoken.errors import UserError
 from protoken.trainable import load_trainable_state
 from protoken.wire.probes import probe_to_wire, scores_from_wire
 from protoken.wire.tensors import wire_dtype
@@ -56,30 +57,54 @@ class ProbeStats:
     refused: dict[str, str]
 
 
+def attribution_layers(model: nn.Module, rules: list[str]) -> list[str]:
+    """The modules probed (`attribution.layers` rules, or the method's defaults)."""
+    try:
+        return select_layers(model, rules or None)
+    except ValueError as exc:
+        raise UserError(f"config key attribution.layers: {exc}") from exc
+
+
+def reference_prompts(settings: AttributionSection) -> list[str]:
+    """The prompts a round is calibrated on: `attribution.reference_prompts`, or ordinary ones."""
+    return read_reference_prompts(settings.reference_prompts) if settings.reference_prompts \
+        else list(DEFAULT_REFERENCE_PROMPTS)
+
+
 def read_reference_prompts(path: str) -> list[str]:
     """Prompts from a text file (one per line) or JSONL (records with a "prompt")."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError as exc:
+        raise UserError(f"cannot read attribution.reference_prompts {path}: {exc.strerror}") from exc
     prompts = []
-    for line in Path(path).read_text().splitlines():
+    for number, line in enumerate(lines, start=1):
         line = line.strip()
-        if line:
+        if not line:
+            continue
+        try:
             prompts.append(json.loads(line)["prompt"] if line.startswith("{") else line)
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise UserError(f"{path}:{number}: not a prompt line or a JSON record with a \"prompt\"") from exc
+    if len(prompts) < 2:
+        raise UserError(f"attribution.reference_prompts {path} needs at least 2 prompts to calibrate on")
     return prompts
 
 
 class Attributor:
     def __init__(self, model: nn.Module, tokenizer: PreTrainedTokenizerBase, store: StateStore,
-                 broker: ProbeBroker, settings: AttributionSection, model_lock: threading.Lock) -> None:
+                 broker: ProbeBroker, settings: AttributionSection, layers: list[str],
+                 reference_prompts: list[str], model_lock: threading.Lock) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.store = store
         self.broker = broker
         self.settings = settings
         self.model_lock = model_lock
-        self.layers = select_layers(model, settings.layers or None)
+        self.layers = layers
         self.float_dtype = wire_dtype(settings.wire_dtype)
         self._calibrations: dict[int, Calibration] = {}
-        self._reference_prompts = (read_reference_prompts(settings.reference_prompts)
-                                   if settings.reference_prompts else list(DEFAULT_REFERENCE_PROMPTS))
+        self._reference_prompts = reference_prompts
 
     def resolve_round(self, requested: int) -> int:
         completed = [r.round for r in self.store.rounds() if r.round > 0]

@@ -144,3 +144,16 @@ def test_below_quorum_the_round_fails_clearly(federation):
     assert "round 1 failed: 2 of 3 sampled clients sent an update before the deadline, quorum is 3 " \
            "(missing: math)" in fed.log("server")
     assert [r.round for r in StateStore(fed.state_dir).rounds()] == [0]
+
+
+@pytest.mark.parametrize("override, message", [
+    ('attribution.layers=["*.no_such_module"]', "attribution.layers"),
+    ('evaluation.heldout_dir="/nonexistent/data"', "evaluation.heldout_dir"),
+    ('attribution.reference_prompts="/nonexistent/prompts.txt"', "attribution.reference_prompts"),
+])
+def test_refused_settings_leave_no_state_behind(federation, override, message):
+    fed = federation()
+    result = _run_cli("server", "--config", str(fed.config_path), "--set", override)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert not fed.state_dir.exists()
