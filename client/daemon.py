@@ -206,7 +206,12 @@ class FederatedClient:
                                                  phase="training", loss=loss)
 
         seed = hyper.seed * 7919 + sum(self.client_id.encode())
-        metrics = train_locally(model, examples, hyper, tokenizer.pad_token_id, seed, progress)
+        try:
+            metrics = train_locally(model, examples, hyper, tokenizer.pad_token_id, seed, progress)
+        except FloatingPointError as exc:
+            self.log(f"round {task.round}: training diverged ({exc}); no update sent")
+            self._progress = pb.HeartbeatRequest(round=task.round, phase="idle")
+            return
         state = trainable_state(model)
         self.store.save(task.round, state, {"round": task.round, "task_id": task.task_id, "spec": asdict(spec),
                                             "num_examples": len(examples), "metrics": metrics})

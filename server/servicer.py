@@ -68,7 +68,7 @@ class FederationServicer(rpc.FederationServicer):
         client_id = self._caller(context)
         session = self.sessions.lookup(client_id, request.session_id)
         if session is None:
-            context.abort(grpc.StatusCode.FAILED_PRECONDITION, "unknown session: register again")
+            context.abort(grpc.StatusCode.NOT_FOUND, "unknown session: register again")
         context.add_callback(lambda: self.sessions.disconnect(session))
         self.sessions.mark_subscribed(session)
         yield from session.messages()
