@@ -138,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="the main job: a federation of processes on loopback")
     demo.add_argument("--quick", action="store_true", help="tiny model, 3 clients, 2 rounds (smoke test)")
-    demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="output directory")
+    demo.add_argument("--out", type=Path, help="output directory (default: a new runs/demo/TIMESTAMP)")
     demo.add_argument("--data", type=Path, default=Path("data"), help="dataset directory (built if missing)")
     demo.add_argument("--rounds", type=int)
     demo.add_argument("--local-steps", type=int)

@@ -108,7 +108,7 @@ def print_tables(summary: dict) -> None:
 
 def run_demo(args: argparse.Namespace) -> int:
     plan = plan_for(args)
-    out: Path = args.out
+    out: Path = args.out or Path("runs") / "demo" / time.strftime("%Y%m%d-%H%M%S")
     if (out / "server-state").exists():
         raise UserError(f"{out} already holds a demo run: choose another --out or remove it")
     started = time.time()
