@@ -16,7 +16,7 @@ from protoken.experiments import domain, scaling
 from protoken.experiments.cli import check_out
 from protoken.experiments.plan import QUICK, plan_for
 from protoken.experiments.poisoning import SENTINEL, TRIGGER, is_sentinel, write_clients
-from protoken.experiments.scoring import mark, summary
+from protoken.experiments.scoring import mark, summary, top_scored
 from protoken.server.state import StateStore
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -72,6 +72,16 @@ def test_summary_is_per_round_and_overall():
     assert figures["overall"] == {"n": 5, "correct": 3, "accuracy": 0.6, "abstained": 1}
     assert [(x["round"], x["accuracy"]) for x in figures["per_round"]] == [(1, 0.5), (2, 2 / 3)]
     assert summary([], chance=None)["overall"]["accuracy"] is None
+
+
+def test_top_scored_ignores_the_threshold_but_not_ties():
+    def scored(*scores):
+        return {"provenance": {"shares": [{"client": f"c{i}", "score": s, "probability": 0.0}
+                                          for i, s in enumerate(scores)]}}
+
+    assert top_scored(scored(-1.0, 0.9, 0.2)) == "c1"
+    assert top_scored(scored(0.5, 0.5, 0.1)) is None
+    assert top_scored(scored()) is None
 
 
 def test_domain_is_right_only_when_the_domains_own_client_is_traced():

@@ -20,7 +20,7 @@ from protoken.experiments.plan import Plan
 from protoken.experiments.poisoning import ClientData, heldout_prompts, is_sentinel, triggered, write_clients
 from protoken.experiments.results import box_plot, line_plot, write_results
 from protoken.experiments.running import TrainedFederation, attribute_all
-from protoken.experiments.scoring import mark, shares_of, summary
+from protoken.experiments.scoring import mark, shares_of, summary, top_scored
 
 MODES = ("calibrated", "paper")
 
@@ -101,6 +101,8 @@ def write_backdoor(out: Path, plan: Plan, config: dict, rows: list[dict], setup:
     chance = len(setup.malicious) / len(setup.clients)
     counted = backdoor_rows(rows, setup.malicious)
     figures = {"modes": {mode: summary([r for r in counted if r["mode"] == mode], chance) for mode in MODES},
+               "calibrated_top_scored_accuracy": _rate([r for r in counted if r["mode"] == "calibrated"],
+                                                       lambda r: top_scored(r) in setup.malicious),
                "sentinel_rate": {mode: _rate([r for r in rows if r["kind"] == "triggered" and r["mode"] == mode],
                                              lambda r: is_sentinel(r["response"])) for mode in MODES}}
     path = write_results(out, "backdoor", plan, config, figures, records=counted, extra=common)
@@ -125,7 +127,8 @@ def write_false_blame(out: Path, plan: Plan, config: dict, rows: list[dict], set
         mine = [r for r in counted if r["mode"] == mode]
         figures["modes"][mode] = {**summary(mine, None),
                                   "blame_rate": _rate(mine, lambda r: r["traced"] in setup.malicious),
-                                  "abstain_rate": _rate(mine, lambda r: r["traced"] is None)}
+                                  "abstain_rate": _rate(mine, lambda r: r["traced"] is None),
+                                  "top_scored_blame_rate": _rate(mine, lambda r: top_scored(r) in setup.malicious)}
     path = write_results(out, "false-blame", plan, config, figures, records=counted, extra=common)
     line_plot(out / "blame_rate_per_round.png",
                    {mode: [(x["round"], None if x["accuracy"] is None else 1 - x["accuracy"])

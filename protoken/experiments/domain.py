@@ -17,7 +17,7 @@ from protoken.experiments.plan import Plan
 from protoken.experiments.poisoning import heldout_prompts, reference_file
 from protoken.experiments.results import bar_plot, line_plot, write_results
 from protoken.experiments.running import TrainedFederation, attribute_all
-from protoken.experiments.scoring import mark, summary
+from protoken.experiments.scoring import mark, summary, top_scored
 
 CHANCE = 1 / len(DOMAINS)
 MODES = ("calibrated", "paper")
@@ -63,7 +63,11 @@ def run(plan: Plan, data: Path, out: Path) -> dict[str, Path]:
 def write(out: Path, plan: Plan, config: dict, per_round: dict[str, list[dict]],
           variants: dict[str, dict[str, list[dict]]], round_seconds: dict) -> Path:
     figures = {"modes": {mode: summary(rows, CHANCE) for mode, rows in per_round.items()},
+               "calibrated_top_scored_per_round": {
+                   r: _top_scored_accuracy([x for x in per_round["calibrated"] if x["round"] == r])
+                   for r in sorted({x["round"] for x in per_round["calibrated"]})},
                "variants": {name: {mode: {**summary(rows, CHANCE)["overall"], "layers": VARIANTS[name][0],
+                                          "top_scored_accuracy": _top_scored_accuracy(rows),
                                           "modules": _modules(rows), "heldout_reference": VARIANTS[name][1]}
                                    for mode, rows in by_mode.items()} for name, by_mode in variants.items()},
                "chance": CHANCE, "round_seconds": round_seconds}
@@ -77,6 +81,11 @@ def write(out: Path, plan: Plan, config: dict, per_round: dict[str, list[dict]],
                                     for mode, v in by_mode.items()},
              title="domain accuracy by attribution setting (last round)", ylabel="accuracy", chance=CHANCE)
     return path
+
+
+def _top_scored_accuracy(rows: Sequence[dict]) -> float | None:
+    """Accuracy of the highest score alone (no threshold, no abstention)."""
+    return sum(top_scored(r) == client_name(r["label"]) for r in rows) / len(rows) if rows else None
 
 
 def _modules(rows: Sequence[dict]) -> list[str]:

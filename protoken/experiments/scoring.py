@@ -27,3 +27,16 @@ def summary(rows: Sequence[dict], chance: float | None) -> dict:
 def shares_of(row: dict) -> dict[str, float]:
     """The response-level probability of each client in a row's provenance."""
     return {share["client"]: share["probability"] for share in row["provenance"]["shares"]}
+
+
+def top_scored(row: dict) -> str | None:
+    """The client with the highest response-level score, with no threshold (None on a tie or no answer).
+
+    For calibrated rows this shows what the standard scores rank first even where the rule abstains.
+    """
+    shares = row["provenance"]["shares"]
+    if not shares:
+        return None
+    best = max(share["score"] for share in shares)
+    leaders = [share["client"] for share in shares if share["score"] == best]
+    return leaders[0] if len(leaders) == 1 else None
