@@ -36,14 +36,12 @@ class TrainedFederation:
         self._servings = 0
 
     def __enter__(self) -> TrainedFederation:
-        started = time.time()
         try:
             self.federation.start_all()
             self._await_serving()
         except BaseException:
             self.federation.stop()
             raise
-        self.training_seconds = time.time() - started
         return self
 
     def __exit__(self, *exc) -> None:
