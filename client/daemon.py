@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import random
 import threading
@@ -45,6 +46,14 @@ class ClientOptions:
     max_backoff_s: float = 30.0
     allowed_modules: tuple[str, ...] = ()  # empty: the default probe policy
     release_model: bool = False  # load the model per task or probe and drop it after (light when idle)
+
+
+def _return_freed_memory() -> None:
+    """Ask glibc to hand freed heap pages back to the system (otherwise an idle process keeps them)."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
 
 
 def _spec_from(hyper: pb.Hyperparameters) -> TrainableSpec:
@@ -181,6 +190,7 @@ class FederatedClient:
         """Drop the models so an idle client holds little memory."""
         self.loaded = self.model = self.spec = None
         gc.collect()
+        _return_freed_memory()
 
     # -- work ------------------------------------------------------------------------------------
 

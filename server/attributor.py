@@ -6,6 +6,7 @@ by client i, on its own weights, from the probe's tensors; here the answers are 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -105,6 +106,9 @@ class Attributor:
         self.float_dtype = wire_dtype(settings.wire_dtype)
         self._calibrations: dict[int, Calibration] = {}
         self._reference_prompts = reference_prompts
+        # A saved calibration is only valid for the settings it was fitted with.
+        fitted_with = json.dumps([layers, reference_prompts, settings.threshold, settings.max_new_tokens])
+        self._calibration_key = hashlib.sha256(fitted_with.encode()).hexdigest()[:12]
 
     def resolve_round(self, requested: int) -> int:
         completed = [r.round for r in self.store.rounds() if r.round > 0]
@@ -137,7 +141,7 @@ class Attributor:
         """Per-client baselines for a round, from the reference prompts through the same probes."""
         if round_number in self._calibrations:
             return self._calibrations[round_number]
-        path = self.store.root / "calibration" / f"round-{round_number:06d}.json"
+        path = self.store.root / "calibration" / f"round-{round_number:06d}-{self._calibration_key}.json"
         if path.exists():
             calibration = Calibration.load(path)
         else:

@@ -8,7 +8,6 @@ same state with other attribution settings (layers, reference prompts) without r
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -79,18 +78,13 @@ class TrainedFederation:
         return sizes
 
     def reconfigure(self, attribution: AttributionSection) -> None:
-        """Restart the server on the trained state with other attribution settings.
-
-        The server caches each round's calibration under its state directory whatever the layers
-        or reference prompts were, so the cache is cleared here.
-        """
+        """Restart the server on the trained state with other attribution settings."""
         if self._client is not None:
             self._client.close()
             self._client = None
         registrations = {name: self.federation.log(name).count(REGISTERED) for name in self.federation.clients}
         self.federation.procs["server"].terminate()
         self.federation.wait_server(timeout=60)
-        shutil.rmtree(self.federation.state_dir / "calibration", ignore_errors=True)
         self.config.attribution = attribution
         self.federation.config_path.write_text(dump_config(self.config))
         self.federation.start_server("--resume")
