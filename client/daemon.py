@@ -14,6 +14,7 @@ import grpc
 import torch
 
 from protoken import __version__
+from protoken.config import valid_address
 from protoken.credentials import METADATA_KEY, read_credential
 from protoken.data import load_records
 from protoken.errors import UserError
@@ -65,6 +66,8 @@ def _spec_from(hyper: pb.Hyperparameters) -> TrainableSpec:
 class FederatedClient:
     def __init__(self, options: ClientOptions, log=None) -> None:
         self.options = options
+        if not valid_address(options.server):
+            raise UserError(f"--server {options.server!r} must be HOST:PORT with a port in 0..65535")
         self.client_id, self._secret = read_credential(options.credential)
         self.log = log or (lambda m: print(f"[{self.client_id} {time.strftime('%H:%M:%S')}] {m}", flush=True))
         self.records = load_records(Path(options.data))
@@ -75,6 +78,7 @@ class FederatedClient:
         self.model = None
         self.spec: TrainableSpec | None = None
         self.answerer = ProbeAnswerer(self.store, self._model_for_round, options.allowed_modules)
+        self._registered = False
         self._base_spec = ""
         self._base_fingerprint = ""
         self._progress = pb.HeartbeatRequest(phase="idle")
@@ -97,7 +101,8 @@ class FederatedClient:
                     break
                 detail = exc.details() if hasattr(exc, "details") else str(exc)
                 wait = backoff * (0.5 + random.random())
-                self.log(f"connection to {self.options.server} lost ({code.name if code else 'error'}: {detail}); "
+                what = "lost the connection to" if self._registered else "cannot reach"
+                self.log(f"{what} {self.options.server} ({code.name if code else 'error'}: {detail}); "
                          f"retrying in {wait:.1f} s")
                 self._stop.wait(wait)
                 backoff = min(backoff * 2, self.options.max_backoff_s)
@@ -120,11 +125,14 @@ class FederatedClient:
             if self._stop.is_set():
                 return
             stub = rpc.FederationStub(channel)
+            self._registered = False
+            self.log(f"connecting to {self.options.server}")
             caps = pb.Capabilities(training_modes=[pb.TRAINING_MODE_LORA, pb.TRAINING_MODE_FULL],
                                    attribution_probes=True, differential_privacy=True,
                                    num_examples=len(self.records))
             reply = stub.Register(pb.RegisterRequest(client_version=__version__, capabilities=caps),
                                   metadata=self._metadata, timeout=30, wait_for_ready=True)
+            self._registered = True
             self._check_base(reply)
             self.log(f"registered with {self.options.server} as {reply.client_id}")
             stream = stub.Subscribe(pb.SubscribeRequest(session_id=reply.session_id), metadata=self._metadata)

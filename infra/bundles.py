@@ -127,7 +127,8 @@ def _ensure_client(out: Path, ca: CertificateAuthority, client_id: str, report: 
         _write(partial.key, pair.key_pem, private=True)
         _write(partial.cert, pair.cert_pem)
         _write(partial.ca, ca.cert_pem)
-        issue_credential(server_bundle(out).registry, client_id, partial.credential)
+        # replace: a client in the registry without a bundle lost its secret in an interrupted run
+        issue_credential(server_bundle(out).registry, client_id, partial.credential, replace=True)
         if files.directory.exists():
             shutil.rmtree(files.directory)  # a leftover without a credential: not a usable bundle
         os.rename(staging, files.directory)

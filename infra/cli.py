@@ -26,8 +26,8 @@ def _names(text: str) -> list[str]:
 def _certs(args: argparse.Namespace) -> int:
     from .bundles import counted_ids, issue_bundles
 
-    ids = _names(args.clients) if args.clients else counted_ids(args.count)
-    names = _names(args.server_names) if args.server_names else None
+    ids = _names(args.clients) if args.clients is not None else counted_ids(args.count)
+    names = _names(args.server_names) if args.server_names is not None else None
     report = issue_bundles(args.out, ids, names)
     print(f"{args.out}: created {', '.join(report.created) or 'nothing'}"
           + (f"; kept {len(report.kept)} existing" if report.kept else ""))

@@ -47,7 +47,7 @@ def _credentials(args: argparse.Namespace) -> int:
     from protoken.credentials import issue_credential
 
     out = Path(args.out or f"{args.client_id}.credential")
-    issue_credential(Path(args.registry), args.client_id, out)
+    issue_credential(Path(args.registry), args.client_id, out, replace=args.replace)
     print(f"credential for {args.client_id} written to {out}; registry {args.registry} updated")
     return 0
 
@@ -60,6 +60,8 @@ def _attribute(args: argparse.Namespace) -> int:
 
     if not args.prompt.strip():
         raise UserError("--prompt is empty")
+    if args.round < 0 or args.max_new_tokens < 0:
+        raise UserError("--round and --max-new-tokens must not be negative")
     client = AttributionClient(args.server, tls_ca=args.tls_ca, tls_cert=args.tls_cert, tls_key=args.tls_key)
     try:
         result = client.attribute(args.prompt, round_number=args.round, max_new_tokens=args.max_new_tokens,
@@ -121,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     credentials.add_argument("client_id")
     credentials.add_argument("--registry", default="credentials.toml", help="the server's credential registry")
     credentials.add_argument("--out", help="the client's credential file (default CLIENT_ID.credential)")
+    credentials.add_argument("--replace", action="store_true",
+                             help="issue a new secret for a registered client (its old credential stops working)")
     credentials.set_defaults(func=_credentials)
 
     attribute = commands.add_parser("attribute", help="which client is responsible for each token of an answer")
@@ -175,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a path the user gave that cannot be read or written
+        print(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

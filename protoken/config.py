@@ -140,6 +140,12 @@ def _apply(config: FederationConfig, data: dict[str, Any], origin: str) -> None:
             setattr(section, key, _coerce(dotted, value, hints[key]))
 
 
+def valid_address(address: str) -> bool:
+    """HOST:PORT with a port number in 0..65535."""
+    host, _, port = address.rpartition(":")
+    return bool(host) and port.isdigit() and int(port) <= 65535
+
+
 def _validate(config: FederationConfig) -> None:
     f, t = config.federation, config.training
     checks = [
@@ -148,7 +154,7 @@ def _validate(config: FederationConfig) -> None:
         (f.clients_per_round >= 1, "federation.clients_per_round", "must be at least 1"),
         (0.0 < f.quorum <= 1.0, "federation.quorum", "must be a fraction in (0, 1]"),
         (f.round_timeout_s > 0, "federation.round_timeout_s", "must be positive"),
-        (":" in f.address, "federation.address", "must be HOST:PORT"),
+        (valid_address(f.address), "federation.address", "must be HOST:PORT with a port in 0..65535"),
         (t.mode in (LORA, FULL), "training.mode", f"must be {LORA!r} or {FULL!r}"),
         (t.local_steps >= 1, "training.local_steps", "must be at least 1"),
         (t.batch_size >= 1, "training.batch_size", "must be at least 1"),

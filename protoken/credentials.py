@@ -62,19 +62,25 @@ class CredentialRegistry:
         return len(self._by_digest)
 
 
-def issue_credential(registry_path: Path, client_id: str, out_path: Path) -> None:
-    """Create a secret for `client_id`: its hash goes into the registry, the secret into `out_path`."""
+def issue_credential(registry_path: Path, client_id: str, out_path: Path, *, replace: bool = False) -> None:
+    """Create a secret for `client_id`: its hash goes into the registry, the secret into `out_path`.
+
+    A registered client is refused unless `replace` (its old secret then stops working).
+    """
     if not client_id or not all(c.isalnum() or c in "-_." for c in client_id):
         raise UserError(f"client id {client_id!r} must be non-empty letters, digits, '-', '_' or '.'")
     registry_path = Path(registry_path)
     clients: dict[str, str] = {}
     if registry_path.exists():
         clients = dict(_read_toml(registry_path, "credential registry").get("clients", {}))
+    if client_id in clients and not replace:
+        raise UserError(f"client {client_id!r} is already in {registry_path}; pass --replace to issue a new "
+                        "secret (its old credential stops working)")
     secret = secrets.token_urlsafe(32)
     clients[client_id] = _digest(secret)
-    _write_private(Path(out_path), f'client_id = "{client_id}"\nsecret = "{secret}"\n')
     body = "[clients]\n" + "".join(f'"{cid}" = "{digest}"\n' for cid, digest in sorted(clients.items()))
-    _write_private(registry_path, body)
+    _write_private(registry_path, body)  # first: a registry that cannot be written leaves no stray secret
+    _write_private(Path(out_path), f'client_id = "{client_id}"\nsecret = "{secret}"\n')
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -70,7 +70,10 @@ class StateStore:
         if store._db_path.exists():
             raise UserError(f"state directory {root} already holds a federation: "
                             "pass --resume to continue it, or choose another --state-dir")
-        store.root.mkdir(parents=True, exist_ok=True)
+        try:
+            store.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"cannot create the state directory {root}: {exc.strerror}") from exc
         with store._connect() as db:
             db.executescript(_SCHEMA)
             db.executemany("INSERT INTO meta VALUES (?, ?)", sorted(meta.items()))

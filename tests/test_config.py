@@ -41,3 +41,9 @@ def test_unreadable_and_invalid_files(tmp_path):
         load_config(path)
     with pytest.raises(UserError, match="section.key=value"):
         load_config(None, ["rounds=3"])
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1:99999", ":50051", "host:", "nonsense", "host:port"])
+def test_bad_addresses_are_refused(address):
+    with pytest.raises(UserError, match="federation.address"):
+        load_config(None, [f'federation.address="{address}"'])

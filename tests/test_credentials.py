@@ -31,3 +31,19 @@ def test_bad_files_and_ids(tmp_path):
         CredentialRegistry.load(bad)
     with pytest.raises(UserError, match="client id"):
         issue_credential(tmp_path / "r.toml", "no spaces please", tmp_path / "x")
+
+
+def test_reissue_needs_replace_and_unwritable_registry_leaves_no_secret(tmp_path):
+    registry = tmp_path / "credentials.toml"
+    issue_credential(registry, "alice", tmp_path / "a1")
+    with pytest.raises(UserError, match="already in"):
+        issue_credential(registry, "alice", tmp_path / "a2")
+    assert not (tmp_path / "a2").exists()
+    issue_credential(registry, "alice", tmp_path / "a2", replace=True)
+    loaded = CredentialRegistry.load(registry)
+    assert loaded.identify(read_credential(tmp_path / "a2")[1]) == "alice"
+    assert loaded.identify(read_credential(tmp_path / "a1")[1]) is None
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(OSError):
+        issue_credential(tmp_path / "a-file" / "credentials.toml", "bob", tmp_path / "b")
+    assert not (tmp_path / "b").exists()
