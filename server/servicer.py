@@ -6,7 +6,6 @@ import threading
 
 import grpc
 
-from protoken import __version__
 from protoken.credentials import METADATA_KEY, CredentialRegistry
 from protoken.v1 import federation_pb2 as pb
 from protoken.v1 import federation_pb2_grpc as rpc

@@ -11,7 +11,7 @@ from protoken.errors import UserError
 from protoken.models import load_model
 from protoken.query import AttributionClient
 from protoken.server.state import StateStore
-from protoken.trainable import TrainableSpec, build_trainable, load_trainable_state
+from protoken.trainable import build_trainable, load_trainable_state
 
 PROMPT = "What is 3 plus 3?"
 
