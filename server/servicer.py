@@ -58,7 +58,6 @@ class FederationServicer(rpc.FederationServicer):
                           f"base model mismatch: the federation runs {self.model_spec!r} "
                           f"(fingerprint {self.base_fingerprint}), the client has {request.base_fingerprint}")
         session = self.sessions.register(client_id, request.capabilities.num_examples)
-        self.log(f"client {client_id} registered ({request.capabilities.num_examples} examples)")
         return pb.RegisterReply(client_id=client_id, session_id=session.session_id, model=self.model_spec,
                                 base_fingerprint=self.base_fingerprint,
                                 heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS)
@@ -70,6 +69,8 @@ class FederationServicer(rpc.FederationServicer):
             context.abort(grpc.StatusCode.NOT_FOUND, "unknown session: register again")
         context.add_callback(lambda: self.sessions.disconnect(session))
         self.sessions.mark_subscribed(session)
+        self.log(f"client {client_id} connected ({session.num_examples} examples; "
+                 f"{len(self.sessions.connected())} clients connected)")
         yield from session.messages()
 
     def Heartbeat(self, request: pb.HeartbeatRequest, context) -> pb.HeartbeatReply:

@@ -38,10 +38,20 @@ def test_two_rounds_final_weights_are_fedavg_of_client_models(federation, mode):
     assert all(f"train_loss/{name}" in metrics and f"heldout_loss/{name}" in metrics for name in fed.clients)
 
 
+def _start_with_math_frozen(fed) -> None:
+    """Connect "math" first and freeze it before round 1 can start: it stays connected but never answers."""
+    fed.start_server()
+    fed.start_client("math")
+    fed.wait_for_log("server", "client math connected")
+    fed.procs["math"].send_signal(signal.SIGSTOP)
+    fed.start_client("finance")
+    fed.start_client("medical")
+    fed.wait_for_log("server", "round 1: sampled")
+
+
 def test_client_killed_mid_round_then_rejoins(federation):
-    fed = federation(training__local_steps=60, federation__quorum=0.5)
-    fed.start_all()
-    fed.wait_for_log("math", "round 1: training")
+    fed = federation(federation__quorum=0.5)
+    _start_with_math_frozen(fed)  # math holds the round 1 task and cannot have answered it
     fed.kill("math")
     fed.wait_for_log("server", "round 1 complete")
     fed.start_client("math")
@@ -53,10 +63,11 @@ def test_client_killed_mid_round_then_rejoins(federation):
 
 
 def test_server_killed_after_round_one_resumes(federation):
-    fed = federation(training__local_steps=40)
-    fed.start_all()
-    fed.wait_for_log("server", "round 1 complete")
+    fed = federation(federation__round_timeout_s=12.0, federation__quorum=0.5)
+    _start_with_math_frozen(fed)  # rounds end only at the deadline, so round 2 cannot finish before the kill
+    fed.wait_for_log("server", "round 1 complete", timeout=120)
     fed.kill("server")
+    fed.procs["math"].send_signal(signal.SIGCONT)
     store = StateStore(fed.root / "server-state")
     before = store.get(1)
     assert before is not None and store.get(2) is None
@@ -118,9 +129,7 @@ def test_resume_from_unreadable_state_changes_nothing(tmp_path, federation):
 
 def test_client_missing_the_deadline_is_left_out(federation):
     fed = federation(federation__round_timeout_s=12.0, federation__quorum=0.5)
-    fed.start_all()
-    fed.wait_for_log("server", "round 1: sampled")
-    fed.procs["math"].send_signal(signal.SIGSTOP)  # connected but silent: only the deadline ends its wait
+    _start_with_math_frozen(fed)
     try:
         fed.wait_for_log("server", "round 1 complete", timeout=120)
     finally:
@@ -134,9 +143,7 @@ def test_client_missing_the_deadline_is_left_out(federation):
 
 def test_below_quorum_the_round_fails_clearly(federation):
     fed = federation(federation__round_timeout_s=12.0, federation__quorum=1.0)
-    fed.start_all()
-    fed.wait_for_log("server", "round 1: sampled")
-    fed.procs["math"].send_signal(signal.SIGSTOP)
+    _start_with_math_frozen(fed)
     try:
         assert fed.wait_server(timeout=120) == 2
     finally:
