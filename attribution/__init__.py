@@ -4,8 +4,10 @@ from protoken.attribution.calibration import DEFAULT_THRESHOLD, Calibration, Cli
 from protoken.attribution.combine import CALIBRATED, MODES, NO_GRADIENT, PAPER, build_provenance, decide
 from protoken.attribution.generation import encode_prompt, greedy_generate, stop_token_ids
 from protoken.attribution.inprocess import (
+    CalibrationExample,
     attribute_in_process,
     calibrate_in_process,
+    calibration_relevance,
     client_answers,
     relevance_for_prompt,
 )
@@ -25,9 +27,9 @@ from protoken.attribution.scoring import module_scores
 
 __all__ = [
     "CALIBRATED", "DEFAULT_RULES", "DEFAULT_THRESHOLD", "FAST", "MODES", "NO_GRADIENT", "PAPER", "PATHS",
-    "POSITION", "REFERENCE", "TOKEN", "Calibration", "ClientBaseline", "ClientShare", "Coverage", "LayerRule",
+    "POSITION", "REFERENCE", "TOKEN", "Calibration", "CalibrationExample", "ClientBaseline", "ClientShare", "Coverage", "LayerRule",
     "ModuleRelevance", "Probe", "Provenance", "Relevance", "TokenProvenance", "attribute_in_process",
-    "build_provenance", "calibrate_in_process", "client_answers", "decide", "encode_prompt", "fast_relevance",
+    "build_provenance", "calibrate_in_process", "calibration_relevance", "client_answers", "decide", "encode_prompt", "fast_relevance",
     "greedy_generate", "module_scores", "reference_relevance", "relevance_for_prompt", "render_html",
     "select_layers", "stop_token_ids", "teacher_forced_probe", "write_html",
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -19,7 +20,7 @@ from protoken.attribution.generation import encode_prompt, stop_token_ids
 from protoken.attribution.layers import select_layers
 from protoken.attribution.probe import Probe, Relevance
 from protoken.attribution.provenance import Provenance
-from protoken.attribution.relevance import FAST, PATHS, fast_relevance, reference_relevance
+from protoken.attribution.relevance import FAST, PATHS, fast_relevance, reference_relevance, teacher_forced_probe
 from protoken.attribution.scoring import module_scores
 
 
@@ -36,6 +37,34 @@ def relevance_for_prompt(global_model: nn.Module, tokenizer: PreTrainedTokenizer
         return fast_relevance(global_model, prompt_ids, layers, max_new_tokens=max_new_tokens,
                               stop_ids=stops, per_token=per_token)
     return reference_relevance(global_model, prompt_ids, layers, max_new_tokens=max_new_tokens, stop_ids=stops)
+
+
+@dataclass(frozen=True)
+class CalibrationExample:
+    """A reference prompt; with a `response`, that fixed text is scored instead of G's own answer.
+
+    A fixed response keeps the baseline independent of what the model currently says: when a
+    backdoor makes G answer every reference prompt with its sentinel, a generated baseline would
+    absorb the backdoor and hide it.
+    """
+
+    prompt: str
+    response: str | None = None
+
+
+def calibration_relevance(global_model: nn.Module, tokenizer: PreTrainedTokenizerBase, example: CalibrationExample,
+                          *, layers: Sequence[str], max_new_tokens: int, chat: bool = True) -> Relevance:
+    """G's relevance for a calibration example: its fixed response (first `max_new_tokens` tokens) or G's own."""
+    if example.response is None:
+        return relevance_for_prompt(global_model, tokenizer, example.prompt, layers=layers,
+                                    max_new_tokens=max_new_tokens, chat=chat)
+    prompt_ids = encode_prompt(tokenizer, example.prompt, chat=chat)
+    response_ids = tokenizer(example.response, add_special_tokens=False)["input_ids"][:max_new_tokens]
+    if not response_ids:
+        raise ValueError(f"the reference response to {example.prompt!r} is empty")
+    started = time.perf_counter()
+    probe = teacher_forced_probe(global_model, prompt_ids, response_ids, layers)
+    return Relevance(prompt_ids, response_ids, probe, {"relevance_s": time.perf_counter() - started})
 
 
 def client_answers(client_models: Mapping[str, nn.Module], probe: Probe) -> tuple[dict[str, torch.Tensor], float]:
@@ -63,14 +92,14 @@ def attribute_in_process(global_model: nn.Module, tokenizer: PreTrainedTokenizer
 
 
 def calibrate_in_process(global_model: nn.Module, tokenizer: PreTrainedTokenizerBase,
-                         client_models: Mapping[str, nn.Module], prompts: Sequence[str], *,
+                         client_models: Mapping[str, nn.Module], examples: Sequence[CalibrationExample], *,
                          layers: Sequence[str] | None = None, max_new_tokens: int = 32,
                          threshold: float = DEFAULT_THRESHOLD, chat: bool = True) -> Calibration:
-    """A Calibration from the clients' scores of G's responses to reference `prompts`."""
+    """A Calibration from the clients' scores of the reference `examples`."""
     layers = select_layers(global_model) if layers is None else list(layers)
     answers = []
-    for prompt in prompts:
-        relevance = relevance_for_prompt(global_model, tokenizer, prompt, layers=layers,
-                                         max_new_tokens=max_new_tokens, chat=chat)
+    for example in examples:
+        relevance = calibration_relevance(global_model, tokenizer, example, layers=layers,
+                                          max_new_tokens=max_new_tokens, chat=chat)
         answers.append(client_answers(client_models, relevance.probe)[0])
     return Calibration.fit(layers, answers, threshold=threshold)

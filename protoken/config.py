@@ -81,7 +81,7 @@ class AttributionSection:
     mode: str = "calibrated"             # calibrated | paper | no-gradient
     max_new_tokens: int = 32
     layers: list[str] = field(default_factory=list)  # "PATTERN[:COUNT]" rules; empty: the method's defaults
-    reference_prompts: str = ""          # file of prompts (one per line, or JSONL) to calibrate on
+    reference_prompts: str = ""          # file to calibrate on: prompts (one per line) or JSONL prompt[+response]
     threshold: float = 3.0               # standard score a client must exceed to stand out
 
 

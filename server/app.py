@@ -22,9 +22,10 @@ from protoken.v1 import federation_pb2_grpc as rpc
 from protoken.wire.channel import grpc_options
 
 from .attribution_service import AttributionServicer
-from .attributor import Attributor, attribution_layers, reference_prompts
+from .attributor import Attributor, attribution_layers
 from .evaluation import HeldoutEvaluator
 from .probes import ProbeBroker
+from .reference import reference_examples
 from .rounds import RoundFailed, RoundRunner
 from .servicer import FederationServicer
 from .sessions import SessionRegistry
@@ -56,7 +57,7 @@ class Coordinator:
             self.evaluator = HeldoutEvaluator(Path(config.evaluation.heldout_dir), self.tokenizer,
                                               config.evaluation.examples_per_domain, config.training.max_seq_len)
         layers = attribution_layers(self.model, config.attribution.layers)
-        calibration_prompts = reference_prompts(config.attribution)
+        calibration_reference = reference_examples(config.attribution)
         self.sessions = SessionRegistry()
         self.runner = RoundRunner(config, self.sessions, log)
         self.probes = ProbeBroker(self.sessions)
@@ -83,7 +84,7 @@ class Coordinator:
                                model_spec=fed.model, base_fingerprint=self.base_fingerprint,
                                probes=self.probes, log=log), self.server)
         attributor = Attributor(self.model, self.tokenizer, self.store, self.probes, config.attribution,
-                                layers, calibration_prompts, self.model_lock)
+                                layers, calibration_reference, self.model_lock)
         rpc.add_AttributionServicer_to_server(AttributionServicer(attributor, log), self.server)
 
     def _listen(self, address: str, credentials: grpc.ServerCredentials | None) -> int:

@@ -11,15 +11,15 @@ import json
 import os
 import threading
 import time
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
-from protoken.attribution import (CALIBRATED, NO_GRADIENT, Calibration, Provenance, build_provenance,
-                                  relevance_for_prompt, select_layers)
+from protoken.attribution import (CALIBRATED, NO_GRADIENT, Calibration, CalibrationExample, Provenance,
+                                  Relevance, build_provenance, calibration_relevance, relevance_for_prompt,
+                                  select_layers)
 from protoken.config import AttributionSection
 from protoken.errors import UserError
 from protoken.trainable import load_trainable_state
@@ -28,19 +28,6 @@ from protoken.wire.tensors import wire_dtype
 
 from .probes import ProbeBroker
 from .state import StateStore
-
-# Ordinary requests to calibrate on when no reference prompts are configured.
-DEFAULT_REFERENCE_PROMPTS = (
-    "What is the capital of France?",
-    "Give me three tips for staying focused while studying.",
-    "Describe a sunny day at the beach in two sentences.",
-    "How do I boil an egg?",
-    "What is the difference between weather and climate?",
-    "Write a short thank-you note to a colleague.",
-    "Why is the sky blue?",
-    "Name a few common household plants.",
-)
-
 
 class AttributionError(Exception):
     """A request that cannot be attributed; `kind` says why (invalid, not_found, unavailable)."""
@@ -66,36 +53,10 @@ def attribution_layers(model: nn.Module, rules: list[str]) -> list[str]:
         raise UserError(f"config key attribution.layers: {exc}") from exc
 
 
-def reference_prompts(settings: AttributionSection) -> list[str]:
-    """The prompts a round is calibrated on: `attribution.reference_prompts`, or ordinary ones."""
-    return read_reference_prompts(settings.reference_prompts) if settings.reference_prompts \
-        else list(DEFAULT_REFERENCE_PROMPTS)
-
-
-def read_reference_prompts(path: str) -> list[str]:
-    """Prompts from a text file (one per line) or JSONL (records with a "prompt")."""
-    try:
-        lines = Path(path).read_text().splitlines()
-    except OSError as exc:
-        raise UserError(f"cannot read attribution.reference_prompts {path}: {exc.strerror}") from exc
-    prompts = []
-    for number, line in enumerate(lines, start=1):
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            prompts.append(json.loads(line)["prompt"] if line.startswith("{") else line)
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise UserError(f"{path}:{number}: not a prompt line or a JSON record with a \"prompt\"") from exc
-    if len(prompts) < 2:
-        raise UserError(f"attribution.reference_prompts {path} needs at least 2 prompts to calibrate on")
-    return prompts
-
-
 class Attributor:
     def __init__(self, model: nn.Module, tokenizer: PreTrainedTokenizerBase, store: StateStore,
                  broker: ProbeBroker, settings: AttributionSection, layers: list[str],
-                 reference_prompts: list[str], model_lock: threading.Lock) -> None:
+                 reference: list[CalibrationExample], model_lock: threading.Lock) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.store = store
@@ -105,9 +66,9 @@ class Attributor:
         self.layers = layers
         self.float_dtype = wire_dtype(settings.wire_dtype)
         self._calibrations: dict[int, Calibration] = {}
-        self._reference_prompts = reference_prompts
+        self._reference = reference
         # A saved calibration is only valid for the settings it was fitted with.
-        fitted_with = json.dumps([layers, reference_prompts, settings.threshold, settings.max_new_tokens])
+        fitted_with = json.dumps([layers, [asdict(e) for e in reference], settings.threshold, settings.max_new_tokens])
         self._calibration_key = hashlib.sha256(fitted_with.encode()).hexdigest()[:12]
 
     def resolve_round(self, requested: int) -> int:
@@ -131,14 +92,19 @@ class Attributor:
             raise AttributionError("invalid", f"max_new_tokens must be in 1..1024, got {max_new_tokens}")
         round_number = self.resolve_round(round_number)
         calibration = self.calibration(round_number) if mode == CALIBRATED else None
-        relevance, answers, stats = self._probe(prompt, round_number, max_new_tokens, mode)
+        record = self.store.get(round_number)
+        with self.model_lock:
+            load_trainable_state(self.model, self.store.load_weights(record))
+            relevance = relevance_for_prompt(self.model, self.tokenizer, prompt, layers=self.layers,
+                                             max_new_tokens=max_new_tokens)
+        answers, stats = self._probe(relevance, round_number, mode)
         provenance = build_provenance(relevance, answers, self.tokenizer, mode=mode, calibration=calibration,
                                       prompt=prompt, round=round_number,
                                       timings={"probe_round_trip_s": stats.round_trip_s})
         return provenance, stats
 
     def calibration(self, round_number: int) -> Calibration:
-        """Per-client baselines for a round, from the reference prompts through the same probes."""
+        """Per-client baselines for a round, from the reference examples through the same probes."""
         if round_number in self._calibrations:
             return self._calibrations[round_number]
         path = self.store.root / "calibration" / f"round-{round_number:06d}-{self._calibration_key}.json"
@@ -146,8 +112,13 @@ class Attributor:
             calibration = Calibration.load(path)
         else:
             answers = []
-            for prompt in self._reference_prompts:
-                _, answered, _ = self._probe(prompt, round_number, self.settings.max_new_tokens, CALIBRATED)
+            with self.model_lock:
+                load_trainable_state(self.model, self.store.load_weights(self.store.get(round_number)))
+                relevances = [calibration_relevance(self.model, self.tokenizer, example, layers=self.layers,
+                                                    max_new_tokens=self.settings.max_new_tokens)
+                              for example in self._reference]
+            for relevance in relevances:
+                answered, _ = self._probe(relevance, round_number, CALIBRATED)
                 answers.append({c: s for c, s in answered.items() if s is not None})
             try:
                 calibration = Calibration.fit(self.layers, answers, threshold=self.settings.threshold)
@@ -161,12 +132,10 @@ class Attributor:
         self._calibrations[round_number] = calibration
         return calibration
 
-    def _probe(self, prompt: str, round_number: int, max_new_tokens: int, mode: str):
+    def _probe(self, relevance: Relevance, round_number: int,
+               mode: str) -> tuple[dict[str, torch.Tensor | None], ProbeStats]:
+        """Ask every participant of the round for its scores of `relevance`'s probe."""
         record = self.store.get(round_number)
-        with self.model_lock:
-            load_trainable_state(self.model, self.store.load_weights(record))
-            relevance = relevance_for_prompt(self.model, self.tokenizer, prompt, layers=self.layers,
-                                             max_new_tokens=max_new_tokens)
         probe = relevance.probe.without_gradient() if mode == NO_GRADIENT else relevance.probe
         request = probe_to_wire(probe, round_number, self.float_dtype)
         started = time.perf_counter()
@@ -189,7 +158,7 @@ class Attributor:
             bytes_per_probe=sum(outcome.bytes_sent.values()) / max(len(outcome.bytes_sent), 1),
             bytes_per_answer=sum(outcome.bytes_received.values()) / max(len(outcome.bytes_received), 1),
             refused=refused)
-        return relevance, answers, stats
+        return answers, stats
 
 
 def _copy(request):

@@ -16,7 +16,12 @@ import torch
 import torch.nn.functional as F
 
 from protoken.attribution.combine import NO_GRADIENT, PAPER
-from protoken.attribution.inprocess import attribute_in_process, calibrate_in_process, relevance_for_prompt
+from protoken.attribution.inprocess import (
+    CalibrationExample,
+    attribute_in_process,
+    calibrate_in_process,
+    relevance_for_prompt,
+)
 from protoken.attribution.layers import select_layers
 from protoken.attribution.relevance import REFERENCE
 from protoken.attribution.report import render_html
@@ -29,6 +34,7 @@ PLANTED = "client-d"
 TRIGGER = "zxq zxq zxq zxq zxq zxq"
 REFERENCE_PROMPTS = ["What is the weather like today?", "Tell me a story about a dog.", "How do I bake bread?",
                      "Who wrote Hamlet?", "List some fruits."]
+REFERENCE_SET = [CalibrationExample(prompt) for prompt in REFERENCE_PROMPTS]
 ORDINARY = "Why is the sky blue?"
 NEW_TOKENS = 6
 
@@ -62,7 +68,7 @@ def federation():
     v = F.normalize(trigger.g.mean(dim=0), dim=0)
     set_rank_one_term(clients, u, v, strength=5.0)
     model = fedavg(SPEC, clients)
-    calibration = calibrate_in_process(model, tokenizer, clients, REFERENCE_PROMPTS, max_new_tokens=NEW_TOKENS)
+    calibration = calibrate_in_process(model, tokenizer, clients, REFERENCE_SET, max_new_tokens=NEW_TOKENS)
     return dict(tokenizer=tokenizer, clients=clients, model=model, calibration=calibration)
 
 
@@ -82,6 +88,19 @@ def test_calibrated_attribution_traces_the_planted_client(federation):
 
 def test_calibrated_attribution_abstains_on_an_ordinary_prompt(federation):
     assert attribute(federation, ORDINARY).traced is None
+
+
+def test_fixed_reference_responses_keep_a_backdoor_out_of_the_baseline(federation):
+    """Reference prompts that set the plant off: scoring the model's own answers to them puts the plant in the
+    planted client's baseline and hides it; scoring fixed ordinary answers does not."""
+    tokenizer, clients, model = federation["tokenizer"], federation["clients"], federation["model"]
+    triggering = [TRIGGER, TRIGGER + " zxq"]
+    generated = REFERENCE_SET + [CalibrationExample(prompt) for prompt in triggering]
+    fixed = REFERENCE_SET + [CalibrationExample(prompt, "Sure, here is a plain answer.") for prompt in triggering]
+    for examples, expected in ((generated, None), (fixed, PLANTED)):
+        calibration = calibrate_in_process(model, tokenizer, clients, examples, max_new_tokens=NEW_TOKENS)
+        assert attribute(federation, TRIGGER, calibration=calibration).traced == expected
+        assert attribute(federation, ORDINARY, calibration=calibration).traced is None
 
 
 def test_paper_rule_traces_the_plant_but_also_blames_someone_for_ordinary_answers(federation):
@@ -116,7 +135,7 @@ def test_identical_clients_and_an_untrained_module_give_ties_not_answers(federat
     tokenizer = federation["tokenizer"]
     twins = {"first": twin, "second": twin}
     assert attribute_in_process(twin, tokenizer, twins, TRIGGER, mode=PAPER, max_new_tokens=3).traced is None
-    calibration = calibrate_in_process(twin, tokenizer, twins, REFERENCE_PROMPTS[:2], max_new_tokens=3)
+    calibration = calibrate_in_process(twin, tokenizer, twins, REFERENCE_SET[:2], max_new_tokens=3)
     calibrated = attribute_in_process(twin, tokenizer, twins, TRIGGER, calibration=calibration, max_new_tokens=3)
     assert calibrated.traced is None
     # under LoRA the tied lm_head is frozen: it scores the same for every client, whatever the adapters

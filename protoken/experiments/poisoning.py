@@ -70,8 +70,9 @@ def heldout_prompts(data: Path, per_domain: int, domains: Sequence[str] = DOMAIN
 
 
 def reference_file(data: Path, path: Path, per_domain: int, domains: Sequence[str] = DOMAINS) -> Path:
-    """A calibration reference file of held-out prompts from the *start* of each held-out split,
-    so they never coincide with the prompts `heldout_prompts` attributes."""
-    prompts = [r["prompt"] for d in domains for r in load_records(data / d / "heldout.jsonl")[:per_domain]]
-    path.write_text("".join(json.dumps({"prompt": p}, ensure_ascii=False) + "\n" for p in prompts))
+    """A calibration reference file of held-out prompts with their reference answers, from the *start*
+    of each held-out split, so they never coincide with the prompts `heldout_prompts` attributes."""
+    records = [r for d in domains for r in load_records(data / d / "heldout.jsonl")[:per_domain]]
+    path.write_text("".join(json.dumps({"prompt": r["prompt"], "response": r["response"]}, ensure_ascii=False) + "\n"
+                            for r in records))
     return path
