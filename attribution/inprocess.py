@@ -20,13 +20,20 @@ from protoken.attribution.generation import encode_prompt, stop_token_ids
 from protoken.attribution.layers import select_layers
 from protoken.attribution.probe import Probe, Relevance
 from protoken.attribution.provenance import Provenance
-from protoken.attribution.relevance import FAST, PATHS, fast_relevance, reference_relevance, teacher_forced_probe
+from protoken.attribution.relevance import (
+    FAST,
+    LOGIT,
+    PATHS,
+    fast_relevance,
+    reference_relevance,
+    teacher_forced_probe,
+)
 from protoken.attribution.scoring import module_scores
 
 
 def relevance_for_prompt(global_model: nn.Module, tokenizer: PreTrainedTokenizerBase, prompt: str, *,
                          layers: Sequence[str] | None = None, max_new_tokens: int = 32, path: str = FAST,
-                         per_token: bool = False, chat: bool = True) -> Relevance:
+                         per_token: bool = False, chat: bool = True, objective: str = LOGIT) -> Relevance:
     """G's relevance for a text prompt (default layers: `select_layers`)."""
     if path not in PATHS:
         raise ValueError(f"relevance path must be one of {', '.join(PATHS)}, got {path!r}")
@@ -35,8 +42,9 @@ def relevance_for_prompt(global_model: nn.Module, tokenizer: PreTrainedTokenizer
     stops = stop_token_ids(global_model, tokenizer)
     if path == FAST:
         return fast_relevance(global_model, prompt_ids, layers, max_new_tokens=max_new_tokens,
-                              stop_ids=stops, per_token=per_token)
-    return reference_relevance(global_model, prompt_ids, layers, max_new_tokens=max_new_tokens, stop_ids=stops)
+                              stop_ids=stops, per_token=per_token, objective=objective)
+    return reference_relevance(global_model, prompt_ids, layers, max_new_tokens=max_new_tokens, stop_ids=stops,
+                               objective=objective)
 
 
 @dataclass(frozen=True)
@@ -53,17 +61,18 @@ class CalibrationExample:
 
 
 def calibration_relevance(global_model: nn.Module, tokenizer: PreTrainedTokenizerBase, example: CalibrationExample,
-                          *, layers: Sequence[str], max_new_tokens: int, chat: bool = True) -> Relevance:
+                          *, layers: Sequence[str], max_new_tokens: int, chat: bool = True,
+                          objective: str = LOGIT) -> Relevance:
     """G's relevance for a calibration example: its fixed response (first `max_new_tokens` tokens) or G's own."""
     if example.response is None:
         return relevance_for_prompt(global_model, tokenizer, example.prompt, layers=layers,
-                                    max_new_tokens=max_new_tokens, chat=chat)
+                                    max_new_tokens=max_new_tokens, chat=chat, objective=objective)
     prompt_ids = encode_prompt(tokenizer, example.prompt, chat=chat)
     response_ids = tokenizer(example.response, add_special_tokens=False)["input_ids"][:max_new_tokens]
     if not response_ids:
         raise ValueError(f"the reference response to {example.prompt!r} is empty")
     started = time.perf_counter()
-    probe = teacher_forced_probe(global_model, prompt_ids, response_ids, layers)
+    probe = teacher_forced_probe(global_model, prompt_ids, response_ids, layers, objective=objective)
     return Relevance(prompt_ids, response_ids, probe, {"relevance_s": time.perf_counter() - started})
 
 
@@ -78,13 +87,14 @@ def attribute_in_process(global_model: nn.Module, tokenizer: PreTrainedTokenizer
                          client_models: Mapping[str, nn.Module], prompt: str, *,
                          layers: Sequence[str] | None = None, mode: str = CALIBRATED,
                          calibration: Calibration | None = None, max_new_tokens: int = 32,
-                         path: str = FAST, per_token: bool = False, chat: bool = True) -> Provenance:
+                         path: str = FAST, per_token: bool = False, chat: bool = True,
+                         objective: str = LOGIT) -> Provenance:
     """Generate with G, score with every client's model, combine: one Provenance."""
     check_mode(mode)
     if mode == CALIBRATED and calibration is None:
         raise ValueError("calibrated attribution needs a Calibration: see calibrate_in_process, or use mode 'paper'")
     relevance = relevance_for_prompt(global_model, tokenizer, prompt, layers=layers, max_new_tokens=max_new_tokens,
-                                     path=path, per_token=per_token, chat=chat)
+                                     path=path, per_token=per_token, chat=chat, objective=objective)
     probe = relevance.probe.without_gradient() if mode == NO_GRADIENT else relevance.probe
     answers, seconds = client_answers(client_models, probe)
     return build_provenance(relevance, answers, tokenizer, mode=mode, calibration=calibration, prompt=prompt,
@@ -94,12 +104,13 @@ def attribute_in_process(global_model: nn.Module, tokenizer: PreTrainedTokenizer
 def calibrate_in_process(global_model: nn.Module, tokenizer: PreTrainedTokenizerBase,
                          client_models: Mapping[str, nn.Module], examples: Sequence[CalibrationExample], *,
                          layers: Sequence[str] | None = None, max_new_tokens: int = 32,
-                         threshold: float = DEFAULT_THRESHOLD, chat: bool = True) -> Calibration:
+                         threshold: float = DEFAULT_THRESHOLD, chat: bool = True,
+                         objective: str = LOGIT) -> Calibration:
     """A Calibration from the clients' scores of the reference `examples`."""
     layers = select_layers(global_model) if layers is None else list(layers)
     answers = []
     for example in examples:
         relevance = calibration_relevance(global_model, tokenizer, example, layers=layers,
-                                          max_new_tokens=max_new_tokens, chat=chat)
+                                          max_new_tokens=max_new_tokens, chat=chat, objective=objective)
         answers.append(client_answers(client_models, relevance.probe)[0])
     return Calibration.fit(layers, answers, threshold=threshold)

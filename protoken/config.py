@@ -80,6 +80,7 @@ class AttributionSection:
     wire_dtype: str = "float32"          # precision of probe tensors on the wire: float32 or float16
     mode: str = "calibrated"             # calibrated | paper | no-gradient
     max_new_tokens: int = 32
+    objective: str = "logit"             # what relevance differentiates: logit (the paper's) or log-prob
     layers: list[str] = field(default_factory=list)  # "PATTERN[:COUNT]" rules; empty: the method's defaults
     reference_prompts: str = ""          # file to calibrate on: prompts (one per line) or JSONL prompt[+response]
     threshold: float = 3.0               # standard score a client must exceed to stand out
@@ -169,6 +170,8 @@ def _validate(config: FederationConfig) -> None:
         (config.attribution.mode in ("calibrated", "paper", "no-gradient"), "attribution.mode",
          "must be 'calibrated', 'paper' or 'no-gradient'"),
         (1 <= config.attribution.max_new_tokens <= 1024, "attribution.max_new_tokens", "must be in 1..1024"),
+        (config.attribution.objective in ("logit", "log-prob"), "attribution.objective",
+         "must be 'logit' or 'log-prob'"),
     ]
     for ok, key, message in checks:
         if not ok:

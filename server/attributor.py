@@ -68,7 +68,8 @@ class Attributor:
         self._calibrations: dict[int, Calibration] = {}
         self._reference = reference
         # A saved calibration is only valid for the settings it was fitted with.
-        fitted_with = json.dumps([layers, [asdict(e) for e in reference], settings.threshold, settings.max_new_tokens])
+        fitted_with = json.dumps([layers, [asdict(e) for e in reference], settings.threshold, settings.max_new_tokens,
+                                  settings.objective])
         self._calibration_key = hashlib.sha256(fitted_with.encode()).hexdigest()[:12]
 
     def resolve_round(self, requested: int) -> int:
@@ -96,7 +97,7 @@ class Attributor:
         with self.model_lock:
             load_trainable_state(self.model, self.store.load_weights(record))
             relevance = relevance_for_prompt(self.model, self.tokenizer, prompt, layers=self.layers,
-                                             max_new_tokens=max_new_tokens)
+                                             max_new_tokens=max_new_tokens, objective=self.settings.objective)
         answers, stats = self._probe(relevance, round_number, mode)
         provenance = build_provenance(relevance, answers, self.tokenizer, mode=mode, calibration=calibration,
                                       prompt=prompt, round=round_number,
@@ -115,7 +116,8 @@ class Attributor:
             with self.model_lock:
                 load_trainable_state(self.model, self.store.load_weights(self.store.get(round_number)))
                 relevances = [calibration_relevance(self.model, self.tokenizer, example, layers=self.layers,
-                                                    max_new_tokens=self.settings.max_new_tokens)
+                                                    max_new_tokens=self.settings.max_new_tokens,
+                                                    objective=self.settings.objective)
                               for example in self._reference]
             for relevance in relevances:
                 answered, _ = self._probe(relevance, round_number, CALIBRATED)

@@ -1,6 +1,6 @@
 """Relevance and client scores: the fast path equals the paper's reference path, exactly where claimed.
 
-On tiny Llama, Qwen2 and Gemma3 models with LoRA clients whose adapters differ.
+On tiny Llama, Qwen2 and Gemma3 models with LoRA clients whose adapters differ, for both objectives.
 """
 
 from __future__ import annotations
@@ -16,7 +16,14 @@ from protoken.attribution.generation import encode_prompt
 from protoken.attribution.hooks import Capture
 from protoken.attribution.layers import select_layers
 from protoken.attribution.probe import POSITION, TOKEN, ModuleRelevance, Probe
-from protoken.attribution.relevance import fast_relevance, reference_relevance, teacher_forced_probe
+from protoken.attribution.relevance import (
+    LOG_PROB,
+    LOGIT,
+    OBJECTIVES,
+    fast_relevance,
+    reference_relevance,
+    teacher_forced_probe,
+)
 from protoken.attribution.scoring import module_scores
 from test_attribution_support import fedavg, lora_client, one_thread, tiny  # noqa: F401 (autouse fixture)
 
@@ -26,17 +33,19 @@ PROMPT = "Name three colours of the rainbow."
 NEW_TOKENS = 6
 
 
-@pytest.fixture(scope="module", params=FAMILIES)
+@pytest.fixture(scope="module", params=[(spec, objective) for spec in FAMILIES for objective in OBJECTIVES],
+                ids=lambda param: "-".join(param))
 def family(request):
-    spec = request.param
+    spec, objective = request.param
     clients = {f"client-{i}": lora_client(spec, seed=i + 1, b_scale=0.2) for i in range(3)}
     model = fedavg(spec, clients)
     layers = select_layers(model) + [DEEP]
     prompt_ids = encode_prompt(tiny(spec).tokenizer, PROMPT)
+    options = dict(max_new_tokens=NEW_TOKENS, objective=objective)
     runs = {
-        "fast": fast_relevance(model, prompt_ids, layers, max_new_tokens=NEW_TOKENS),
-        "per_token": fast_relevance(model, prompt_ids, layers, max_new_tokens=NEW_TOKENS, per_token=True),
-        "reference": reference_relevance(model, prompt_ids, layers, max_new_tokens=NEW_TOKENS),
+        "fast": fast_relevance(model, prompt_ids, layers, **options),
+        "per_token": fast_relevance(model, prompt_ids, layers, per_token=True, **options),
+        "reference": reference_relevance(model, prompt_ids, layers, **options),
     }
     scores = {run: {client: module_scores(m, rel.probe) for client, m in clients.items()}
               for run, rel in runs.items()}
@@ -137,6 +146,33 @@ def test_lm_head_gradient_is_one_hot_and_target_ids_score_like_the_dense_gradien
                           rtol=1e-6, atol=1e-6)
     assert torch.allclose(module_scores(client, Probe([head], 3))[:, 0],
                           (head.x.double() @ client.lm_head.weight.double().T)[range(3), response_ids])
+
+
+def test_log_prob_head_gradient_is_one_hot_minus_softmax_and_ignores_a_shift_of_every_logit():
+    model = copy.deepcopy(tiny("tiny-llama").model)  # full fine-tuning: lm_head is selected
+    prompt_ids, response_ids = [1, 42, 7, 99], [5, 17, 5]
+    head = teacher_forced_probe(model, prompt_ids, response_ids, select_layers(model), objective=LOG_PROB).modules[-1]
+    assert head.name == "lm_head" and head.target_ids is None
+
+    ids = torch.tensor([prompt_ids + response_ids[:-1]])
+    logits = model(input_ids=ids).logits[0, len(prompt_ids) - 1:]
+    logits.retain_grad()
+    torch.log_softmax(logits, dim=-1).gather(1, torch.tensor(response_ids).unsqueeze(1)).sum().backward()
+    assert torch.allclose(head.g, logits.grad, atol=1e-6)
+
+    # a client whose head adds the same amount to every logit: its logit scores differ from G's, its log-prob ones not
+    shifted = copy.deepcopy(model)
+    with torch.no_grad():
+        shifted.lm_head.weight.add_(torch.randn(shifted.lm_head.weight.shape[1]) * 0.5)
+    logit_head = teacher_forced_probe(model, prompt_ids, response_ids, ["lm_head"], objective=LOGIT)
+    assert not torch.allclose(module_scores(shifted, logit_head), module_scores(model, logit_head), atol=1e-3)
+    log_prob_head = Probe([head], len(response_ids))
+    assert torch.allclose(module_scores(shifted, log_prob_head), module_scores(model, log_prob_head), atol=1e-4)
+
+
+def test_an_unknown_objective_is_refused():
+    with pytest.raises(ValueError, match="objective must be one of"):
+        teacher_forced_probe(tiny("tiny-llama").model, [1, 2], [3], ["lm_head"], objective="loss")
 
 
 def test_module_scores_equal_a_direct_computation():

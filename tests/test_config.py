@@ -24,6 +24,7 @@ def test_defaults_and_overrides(tmp_path):
     ("[federation]\nquorum = 1.5\n", "federation.quorum"),
     ("[trainig]\nmode = 'lora'\n", "[trainig]"),
     ("[training]\nmode = 'qlora'\n", "training.mode"),
+    ("[attribution]\nobjective = 'loss'\n", "attribution.objective"),
 ])
 def test_malformed_config_names_the_key(tmp_path, text, key):
     path = tmp_path / "bad.toml"
