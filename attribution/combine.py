@@ -128,6 +128,7 @@ def build_provenance(relevance: Relevance, answers: Mapping[str, torch.Tensor | 
         prompt=tokenizer.decode(relevance.prompt_ids) if prompt is None else prompt,
         response=tokenizer.decode(relevance.response_ids, skip_special_tokens=True),
         mode=mode,
+        objective=relevance.objective,
         modules=modules,
         tokens=tokens,
         shares=shares(decision.response_probabilities, decision.response_scores),

@@ -73,7 +73,7 @@ def calibration_relevance(global_model: nn.Module, tokenizer: PreTrainedTokenize
         raise ValueError(f"the reference response to {example.prompt!r} is empty")
     started = time.perf_counter()
     probe = teacher_forced_probe(global_model, prompt_ids, response_ids, layers, objective=objective)
-    return Relevance(prompt_ids, response_ids, probe, {"relevance_s": time.perf_counter() - started})
+    return Relevance(prompt_ids, response_ids, probe, objective, {"relevance_s": time.perf_counter() - started})
 
 
 def client_answers(client_models: Mapping[str, nn.Module], probe: Probe) -> tuple[dict[str, torch.Tensor], float]:

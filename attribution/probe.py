@@ -104,4 +104,5 @@ class Relevance:
     prompt_ids: list[int]
     response_ids: list[int]
     probe: Probe
+    objective: str  # what the probe's gradients differentiate (see relevance.OBJECTIVES)
     timings: dict[str, float] = field(default_factory=dict)

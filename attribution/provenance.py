@@ -42,6 +42,7 @@ class Provenance:
     prompt: str
     response: str
     mode: str
+    objective: str  # what relevance differentiated: the token's logit or its log-probability
     modules: list[str]
     tokens: list[TokenProvenance]
     shares: list[ClientShare]  # over the whole response

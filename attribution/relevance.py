@@ -80,7 +80,7 @@ def fast_relevance(model: nn.Module, prompt_ids: Sequence[int], layers: Sequence
     generated = time.perf_counter()
     probe = teacher_forced_probe(model, prompt_ids, response, layers, per_token=per_token, objective=objective)
     timings = {"generate_s": generated - started, "relevance_s": time.perf_counter() - generated}
-    return Relevance(list(prompt_ids), response, probe, timings)
+    return Relevance(list(prompt_ids), response, probe, objective, timings)
 
 
 def teacher_forced_probe(model: nn.Module, prompt_ids: Sequence[int], response_ids: Sequence[int],
@@ -173,4 +173,4 @@ def reference_relevance(model: nn.Module, prompt_ids: Sequence[int], layers: Seq
         return ModuleRelevance(name, x=records[name].x[0].float().cpu(), g=torch.stack(padded).cpu())
 
     probe = Probe([relevance(name) for name in layers], len(response))
-    return Relevance(list(prompt_ids), response, probe, {"relevance_s": time.perf_counter() - started})
+    return Relevance(list(prompt_ids), response, probe, objective, {"relevance_s": time.perf_counter() - started})

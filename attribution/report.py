@@ -59,7 +59,8 @@ def _section(provenance: Provenance, colours: dict[str, str]) -> str:
     return (
         "<section>"
         f"<h2>{escape(provenance.prompt)}</h2>"
-        f'<p class="meta">{round_text}mode {escape(provenance.mode)} · {escape(str(provenance.coverage))}'
+        f'<p class="meta">{round_text}mode {escape(provenance.mode)} · objective {escape(provenance.objective)}'
+        f" · {escape(str(provenance.coverage))}"
         f" · modules {escape(', '.join(provenance.modules))}</p>"
         f'<div class="response">{spans}</div>'
         f"<p>Traced client: <strong>{traced}</strong>"

@@ -41,7 +41,8 @@ def provenance_from_events(events) -> Attribution:
             asked = sorted(answered + list(s.missing_clients) + list(s.uncalibrated_clients))
             mode = next(name for name, wire in MODES.items() if wire == s.mode)
             provenance = Provenance(
-                prompt=s.prompt, response=s.response, mode=mode, modules=list(s.modules), tokens=tokens,
+                prompt=s.prompt, response=s.response, mode=mode, objective=s.objective, modules=list(s.modules),
+                tokens=tokens,
                 shares=_shares(s.shares), traced=s.traced_client or None,
                 coverage=Coverage(asked=asked, answered=answered, missing=list(s.missing_clients),
                                   uncalibrated=list(s.uncalibrated_clients)),
@@ -88,7 +89,7 @@ def _describe(exc: grpc.RpcError, server: str) -> str:
 
 def format_text(result: Attribution) -> str:
     p = result.provenance
-    lines = [f"round {p.round} · mode {p.mode} · {p.coverage}", f"response: {p.response}",
+    lines = [f"round {p.round} · mode {p.mode} · objective {p.objective} · {p.coverage}", f"response: {p.response}",
              f"traced client: {p.traced or 'no client stands out'}", "",
              "response-level distribution: " + ", ".join(f"{s.client} {s.probability:.2f}" for s in p.shares), "",
              f"{'#':>3}  {'token':<18} responsible"]

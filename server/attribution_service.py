@@ -34,7 +34,7 @@ def provenance_events(provenance: Provenance, probe_bytes: float, answer_bytes: 
         traced_client=provenance.traced or "", clients_answered=len(coverage.answered),
         clients_asked=len(coverage.asked), missing_clients=coverage.missing,
         uncalibrated_clients=coverage.uncalibrated, timings=provenance.timings,
-        mode=MODE_TO_WIRE[provenance.mode], modules=provenance.modules, prompt=provenance.prompt,
+        mode=MODE_TO_WIRE[provenance.mode], objective=provenance.objective, modules=provenance.modules, prompt=provenance.prompt,
         probe_bytes=int(probe_bytes), answer_bytes=int(answer_bytes)))
 
 

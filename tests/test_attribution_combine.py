@@ -12,6 +12,7 @@ from protoken.attribution.calibration import Calibration
 from protoken.attribution.combine import CALIBRATED, NO_GRADIENT, PAPER, build_provenance, standout
 from protoken.attribution.probe import ModuleRelevance, Probe, Relevance
 from protoken.attribution.provenance import Provenance
+from protoken.attribution.relevance import LOGIT
 from protoken.attribution.report import NEUTRAL, NEUTRAL_LABEL, render_html
 from protoken.models import load_tokenizer
 
@@ -29,7 +30,7 @@ def relevance_for(tokenizer, text: str = " red, green & <blue>") -> Relevance:
     modules = [ModuleRelevance(name, x=torch.zeros(len(response), 4), g=torch.zeros(len(response), 4))
                for name in MODULES]
     return Relevance(prompt_ids=tokenizer("Colours?")["input_ids"], response_ids=response,
-                     probe=Probe(modules, len(response)))
+                     probe=Probe(modules, len(response)), objective=LOGIT)
 
 
 def answers_for(num_tokens: int, bias: dict[str, float], generator: torch.Generator,

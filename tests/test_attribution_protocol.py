@@ -74,7 +74,7 @@ def test_server_holds_no_client_weights_and_attribution_works(trained):
         assert any(not torch.equal(final[k], own[k]) for k in own), "the global model is not a client's"
     result = AttributionClient(fed.address).attribute(PROMPT, mode="calibrated")
     p = result.provenance
-    assert p.mode == "calibrated" and p.round == 2 and len(p.tokens) > 0
+    assert p.mode == "calibrated" and p.objective == "logit" and p.round == 2 and len(p.tokens) > 0
     assert abs(sum(s.probability for s in p.shares) - 1.0) < 1e-6
     assert result.probe_bytes > 0 and result.answer_bytes > 0
     saved = sorted((state / "calibration").glob("round-000002-*.json"))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from protoken.attribution import LOG_PROB, LOGIT, OBJECTIVES
 from protoken.cli import main
 from protoken.data import build_dataset, load_records
 from protoken.errors import UserError
@@ -124,16 +125,19 @@ def test_quick_backdoor_run_writes_both_results_computed_from_the_real_run(data,
     for results in (backdoor, blame):
         assert {"config", "versions", "seed", "plan", "modes", "records", "malicious", "clients"} <= set(results)
         assert results["config"]["federation"]["model"] == "tiny-llama" and results["seed"] == QUICK.seed
-        # 2 modes x (triggered, clean) x rounds x prompts, every one through the protocol
-        assert results["attributions_made"] == 2 * 2 * QUICK.rounds * QUICK.prompts
+        # 2 modes with the default objective and the calibrated one with the other, x (triggered, clean)
+        # x rounds x prompts, every one through the protocol
+        assert results["attributions_made"] == 3 * 2 * QUICK.rounds * QUICK.prompts
         assert len(results["malicious"]) == 2
         made = results["attributions"]
         assert len(made) == results["attributions_made"]
-        assert {(a["round"], a["mode"], a["kind"]) for a in made} == {
-            (r.round, mode, kind) for r in rounds for mode in ("calibrated", "paper") for kind in ("triggered", "clean")}
-    sentinels = [a for a in backdoor["attributions"] if a["kind"] == "triggered" and is_sentinel(a["response"])]
+        settings = [("calibrated", LOGIT), ("paper", LOGIT), ("calibrated", LOG_PROB)]
+        assert {(a["round"], a["mode"], a["objective"], a["kind"]) for a in made} == {
+            (r.round, *setting, kind) for r in rounds for setting in settings for kind in ("triggered", "clean")}
+    default = [a for a in backdoor["attributions"] if a["objective"] == LOGIT]  # the records' objective
+    sentinels = [a for a in default if a["kind"] == "triggered" and is_sentinel(a["response"])]
     assert len(backdoor["records"]) == len(sentinels)
-    ordinary = [a for a in blame["attributions"] if a["kind"] == "clean" and not is_sentinel(a["response"])]
+    ordinary = [a for a in default if a["kind"] == "clean" and not is_sentinel(a["response"])]
     assert len(blame["records"]) == len(ordinary)
     assert backdoor["modes"]["paper"]["chance"] == pytest.approx(2 / 6)
     for record in backdoor["records"]:
@@ -148,5 +152,12 @@ def test_quick_backdoor_run_writes_both_results_computed_from_the_real_run(data,
         assert figures["overall"]["accuracy"] == pytest.approx(1 - blamed / len(mine))
         assert all(r["provenance"]["mode"] == mode and set(r["provenance"]["coverage"]["asked"]) == set(
             c["name"] for c in blame["clients"]) for r in mine)
+    # the calibrated rule with each objective: the default's figures are those of the calibrated records
+    by_objective = backdoor["calibrated_by_objective"]
+    assert set(by_objective) == set(OBJECTIVES) and by_objective == blame["calibrated_by_objective"]
+    default = by_objective[backdoor["config"]["attribution"]["objective"]]
+    assert default["backdoor_n"] == sum(r["mode"] == "calibrated" for r in backdoor["records"])
+    assert default["clean_n"] == sum(r["mode"] == "calibrated" for r in blame["records"])
+    assert all(0 <= f["backdoor_n"] <= QUICK.rounds * QUICK.prompts for f in by_objective.values())
     for png in ("backdoor/accuracy_per_round.png", "backdoor/probability_box.png", "false-blame/blame_rate_per_round.png"):
         assert (root / png).read_bytes().startswith(PNG)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from protoken.config import AttributionSection
 from protoken.experiments.backdoor import BackdoorSetup, backdoor_setup, start_backdoor, variant_figures
 from protoken.experiments.plan import Plan
 from protoken.experiments.results import bar_plot, write_results
@@ -28,10 +27,6 @@ def attribute_setting(federation: TrainedFederation, setup: BackdoorSetup, mode:
     return rows
 
 
-def with_layers(federation: TrainedFederation, layers: list[str]) -> None:
-    federation.reconfigure(AttributionSection(**{**vars(federation.config.attribution), "layers": layers}))
-
-
 def run(plan: Plan, data: Path, out: Path) -> dict[str, Path]:
     setup = backdoor_setup(plan, data, out)
     rows: list[dict] = []
@@ -40,9 +35,9 @@ def run(plan: Plan, data: Path, out: Path) -> dict[str, Path]:
             rows += attribute_setting(federation, setup, mode, f"lora: default [{mode}]")
         defaults = rows[0]["provenance"]["modules"]
         for module in defaults:
-            with_layers(federation, [module])
+            federation.reconfigure(layers=[module])
             rows += attribute_setting(federation, setup, "paper", f"lora: {module} alone [paper]")
-        with_layers(federation, [*defaults, "lm_head"])
+        federation.reconfigure(layers=[*defaults, "lm_head"])
         for mode in ("calibrated", "paper"):
             rows += attribute_setting(federation, setup, mode, f"lora: default + lm_head [{mode}]")
         config = federation.config.to_dict()

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from protoken.attribution import OBJECTIVES
 from protoken.data import DOMAINS
 from protoken.experiments.plan import Plan
 from protoken.experiments.poisoning import ClientData, heldout_prompts, is_sentinel, triggered, write_clients
@@ -86,13 +87,24 @@ def run(plan: Plan, data: Path, out: Path) -> dict[str, Path]:
         rows = attribute_backdoor(federation, setup, rounds)
         round_records = federation.rounds()
         config = federation.config.to_dict()
+        default = config["attribution"]["objective"]
+        others = {}
+        for objective in OBJECTIVES:
+            if objective != default:
+                federation.reconfigure(objective=objective)
+                others[objective] = attribute_backdoor(federation, setup, rounds, modes=["calibrated"])
+    by_objective = {default: [r for r in rows if r["mode"] == "calibrated"], **others}
+    made = rows + [row for found in others.values() for row in found]
     common = {"clients": [{"name": c.name, "domain": c.domain, "malicious": c.malicious} for c in setup.clients],
               "malicious": sorted(setup.malicious),
               "round_seconds": {r.round: r.metrics.get("round_seconds") for r in round_records},
-              "attributions_made": len(rows),
+              "attributions_made": len(made),
+              # the calibrated rule with each relevance objective, on the same federation and prompts
+              "calibrated_by_objective": {objective: variant_figures(found, setup.malicious)
+                                          for objective, found in by_objective.items()},
               # every attribution, counted or not (the counted ones, with provenance, are in "records")
-              "attributions": [{k: row[k] for k in ("round", "mode", "kind", "prompt", "response", "traced")}
-                               for row in rows]}
+              "attributions": [{**{k: row[k] for k in ("round", "mode", "kind", "prompt", "response", "traced")},
+                                "objective": row["provenance"]["objective"]} for row in made]}
     return {"backdoor": write_backdoor(out / "backdoor", plan, config, rows, setup, common),
             "false-blame": write_false_blame(out / "false-blame", plan, config, rows, setup, common)}
 

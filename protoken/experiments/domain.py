@@ -1,17 +1,18 @@
 """domain: one domain per client, no backdoor; is a held-out prompt traced to its domain's client?
 
 One federation is trained; its per-round accuracy shows what more rounds do. Attribution settings
-are then varied on the trained state (the server restarts on it): which modules are hooked, and
-whether calibration uses generic requests or held-out prompts of every domain.
+are then varied on the trained state (the server restarts on it): which modules are hooked, what
+relevance differentiates (the token's logit or its log-probability), and whether calibration uses
+the built-in reference answers or held-out prompts of every domain with their reference answers.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from protoken.config import AttributionSection
 from protoken.data import DOMAINS
 from protoken.experiments.plan import Plan
 from protoken.experiments.poisoning import heldout_prompts, reference_file
@@ -23,12 +24,22 @@ CHANCE = 1 / len(DOMAINS)
 MODES = ("calibrated", "paper")
 REFERENCE_PER_DOMAIN = 4
 
-# name -> (layer rules, calibrate on held-out prompts of every domain)
-VARIANTS: dict[str, tuple[list[str], bool]] = {
-    "default layers, generic reference": ([], False),
-    "default layers, held-out reference": ([], True),
-    "last 2 blocks (o_proj+mlp)": (["*.self_attn.o_proj:2", "*.mlp:2"], True),
-    "last block mlp only": (["*.mlp"], True),
+
+@dataclass(frozen=True)
+class Variant:
+    """Attribution settings tried on the trained federation's last round."""
+    layers: tuple[str, ...] = ()        # empty: the method's defaults
+    heldout_reference: bool = False     # calibrate on held-out prompts of every domain (else the built-in set)
+    objective: str = "logit"
+
+
+VARIANTS: dict[str, Variant] = {
+    "default layers, built-in reference": Variant(),
+    "default layers, held-out reference": Variant(heldout_reference=True),
+    "log-prob objective, built-in reference": Variant(objective="log-prob"),
+    "log-prob objective, held-out reference": Variant(heldout_reference=True, objective="log-prob"),
+    "last 2 blocks (o_proj+mlp), held-out reference": Variant(("*.self_attn.o_proj:2", "*.mlp:2"), True),
+    "last block mlp only, held-out reference": Variant(("*.mlp",), True),
 }
 
 
@@ -50,9 +61,9 @@ def run(plan: Plan, data: Path, out: Path) -> dict[str, Path]:
         per_round = {mode: mark(attribute_all(federation, prompts, rounds=rounds, mode=mode, progress="domain"), judge)
                      for mode in MODES}
         variants = {}
-        for name, (layers, heldout_reference) in VARIANTS.items():
-            federation.reconfigure(AttributionSection(**{**vars(federation.config.attribution), "layers": layers,
-                                                         "reference_prompts": str(reference) if heldout_reference else ""}))
+        for name, variant in VARIANTS.items():
+            federation.reconfigure(layers=list(variant.layers), objective=variant.objective,
+                                   reference_prompts=str(reference) if variant.heldout_reference else "")
             variants[name] = {mode: mark(attribute_all(federation, prompts, rounds=rounds[-1:], mode=mode,
                                                        progress=f"domain [{name}]"), judge) for mode in MODES}
         round_seconds = {r.round: r.metrics.get("round_seconds") for r in federation.rounds()}
@@ -66,9 +77,9 @@ def write(out: Path, plan: Plan, config: dict, per_round: dict[str, list[dict]],
                "calibrated_top_scored_per_round": {
                    r: _top_scored_accuracy([x for x in per_round["calibrated"] if x["round"] == r])
                    for r in sorted({x["round"] for x in per_round["calibrated"]})},
-               "variants": {name: {mode: {**summary(rows, CHANCE)["overall"], "layers": VARIANTS[name][0],
+               "variants": {name: {mode: {**summary(rows, CHANCE)["overall"], **vars(VARIANTS[name]),
                                           "top_scored_accuracy": _top_scored_accuracy(rows),
-                                          "modules": _modules(rows), "heldout_reference": VARIANTS[name][1]}
+                                          "modules": _modules(rows)}
                                    for mode, rows in by_mode.items()} for name, by_mode in variants.items()},
                "chance": CHANCE, "round_seconds": round_seconds}
     records = [{**r, "setting": "per-round (default)"} for rows in per_round.values() for r in rows]

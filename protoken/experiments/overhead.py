@@ -10,7 +10,6 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from protoken.config import AttributionSection
 from protoken.data import DOMAINS
 from protoken.experiments.plan import Plan
 from protoken.experiments.poisoning import heldout_prompts
@@ -31,8 +30,7 @@ def run(plan: Plan, data: Path, out: Path) -> dict[str, Path]:
     with TrainedFederation(out / "federation", config, {f"client-{d}": data / d for d in domains},
                            client_args=ALLOW_ALL) as federation:
         for blocks in BLOCKS:
-            federation.reconfigure(AttributionSection(**{**vars(federation.config.attribution),
-                                                         "layers": [f"*.self_attn.o_proj:{blocks}", f"*.mlp:{blocks}"]}))
+            federation.reconfigure(layers=[f"*.self_attn.o_proj:{blocks}", f"*.mlp:{blocks}"])
             hooked = attribute_all(federation, prompts, rounds=[0], mode="paper", progress=f"overhead [{blocks} blocks]")
             if rows and len(hooked[0]["provenance"]["modules"]) == len(rows[-1]["provenance"]["modules"]):
                 break  # the model has no more blocks

@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import psutil
 
-from protoken.config import AttributionSection, FederationConfig, dump_config
+from protoken.config import FederationConfig, dump_config
 from protoken.errors import UserError
 from protoken.launcher import LocalFederation
 from protoken.query import Attribution, AttributionClient
@@ -77,15 +78,15 @@ class TrainedFederation:
                 sizes[name] = psutil.Process(proc.pid).memory_info().rss / 2**20
         return sizes
 
-    def reconfigure(self, attribution: AttributionSection) -> None:
-        """Restart the server on the trained state with other attribution settings."""
+    def reconfigure(self, **changes) -> None:
+        """Restart the server on the trained state with these attribution settings changed."""
         if self._client is not None:
             self._client.close()
             self._client = None
         registrations = {name: self.federation.log(name).count(REGISTERED) for name in self.federation.clients}
         self.federation.procs["server"].terminate()
         self.federation.wait_server(timeout=60)
-        self.config.attribution = attribution
+        self.config.attribution = replace(self.config.attribution, **changes)
         self.federation.config_path.write_text(dump_config(self.config))
         self.federation.start_server("--resume")
         self._await_serving()

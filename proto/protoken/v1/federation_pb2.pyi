@@ -347,7 +347,7 @@ class TokenProvenance(_message.Message):
     def __init__(self, position: _Optional[int] = ..., token_id: _Optional[int] = ..., text: _Optional[str] = ..., shares: _Optional[_Iterable[_Union[ClientShare, _Mapping]]] = ..., responsible_client: _Optional[str] = ...) -> None: ...
 
 class ResponseProvenance(_message.Message):
-    __slots__ = ("round", "response", "shares", "traced_client", "clients_answered", "clients_asked", "missing_clients", "timings", "mode", "modules", "prompt", "probe_bytes", "answer_bytes", "uncalibrated_clients")
+    __slots__ = ("round", "response", "shares", "traced_client", "clients_answered", "clients_asked", "missing_clients", "timings", "mode", "modules", "prompt", "probe_bytes", "answer_bytes", "uncalibrated_clients", "objective")
     class TimingsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -369,6 +369,7 @@ class ResponseProvenance(_message.Message):
     PROBE_BYTES_FIELD_NUMBER: _ClassVar[int]
     ANSWER_BYTES_FIELD_NUMBER: _ClassVar[int]
     UNCALIBRATED_CLIENTS_FIELD_NUMBER: _ClassVar[int]
+    OBJECTIVE_FIELD_NUMBER: _ClassVar[int]
     round: int
     response: str
     shares: _containers.RepeatedCompositeFieldContainer[ClientShare]
@@ -383,7 +384,8 @@ class ResponseProvenance(_message.Message):
     probe_bytes: int
     answer_bytes: int
     uncalibrated_clients: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, round: _Optional[int] = ..., response: _Optional[str] = ..., shares: _Optional[_Iterable[_Union[ClientShare, _Mapping]]] = ..., traced_client: _Optional[str] = ..., clients_answered: _Optional[int] = ..., clients_asked: _Optional[int] = ..., missing_clients: _Optional[_Iterable[str]] = ..., timings: _Optional[_Mapping[str, float]] = ..., mode: _Optional[_Union[ScoringMode, str]] = ..., modules: _Optional[_Iterable[str]] = ..., prompt: _Optional[str] = ..., probe_bytes: _Optional[int] = ..., answer_bytes: _Optional[int] = ..., uncalibrated_clients: _Optional[_Iterable[str]] = ...) -> None: ...
+    objective: str
+    def __init__(self, round: _Optional[int] = ..., response: _Optional[str] = ..., shares: _Optional[_Iterable[_Union[ClientShare, _Mapping]]] = ..., traced_client: _Optional[str] = ..., clients_answered: _Optional[int] = ..., clients_asked: _Optional[int] = ..., missing_clients: _Optional[_Iterable[str]] = ..., timings: _Optional[_Mapping[str, float]] = ..., mode: _Optional[_Union[ScoringMode, str]] = ..., modules: _Optional[_Iterable[str]] = ..., prompt: _Optional[str] = ..., probe_bytes: _Optional[int] = ..., answer_bytes: _Optional[int] = ..., uncalibrated_clients: _Optional[_Iterable[str]] = ..., objective: _Optional[str] = ...) -> None: ...
 
 class AttributionEvent(_message.Message):
     __slots__ = ("token", "summary")
