@@ -18,6 +18,7 @@ from pathlib import Path
 from protoken.config import FederationConfig, dump_config
 from protoken.credentials import issue_credential
 from protoken.errors import UserError
+from protoken.zygote import ForkedProcess, Zygote
 
 
 def free_port() -> int:
@@ -37,13 +38,15 @@ class LocalFederation:
     """Processes of one federation under `root` (config, credentials, logs, states).
 
     `config.federation.address`, `state_dir` and `credentials` are set here; each client's
-    data directory is given in `clients`, and `client_args` are added to every client's command. Server output goes to ``logs/server.log`` and, with
-    `echo`, to standard output as well.
+    data directory is given in `clients`, and `client_args` are added to every client's command.
+    Server output goes to ``logs/server.log`` and, with `echo`, to standard output as well. With
+    `fork_clients`, clients are forked from one zygote (`protoken.zygote`) and share its imported
+    libraries' memory, for federations of many clients on one machine.
     """
 
     def __init__(self, root: Path, config: FederationConfig, clients: Mapping[str, Path], *,
                  client_threads: int = 1, server_threads: int = 2, echo: bool = False,
-                 client_args: Sequence[str] = ()) -> None:
+                 client_args: Sequence[str] = (), fork_clients: bool = False) -> None:
         self.root = Path(root)
         self.logs = self.root / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -65,7 +68,9 @@ class LocalFederation:
         self.server_threads = server_threads
         self.echo = echo
         self.client_args = list(client_args)
-        self.procs: dict[str, subprocess.Popen] = {}
+        self.procs: dict[str, subprocess.Popen | ForkedProcess] = {}
+        self.fork_clients = fork_clients
+        self._zygote: Zygote | None = None
 
     @property
     def state_dir(self) -> Path:
@@ -74,7 +79,12 @@ class LocalFederation:
     def client_state_dir(self, name: str) -> Path:
         return self.root / "clients" / name
 
-    def _spawn(self, name: str, args: list[str], threads: int) -> subprocess.Popen:
+    def _spawn(self, name: str, args: list[str], threads: int) -> subprocess.Popen | ForkedProcess:
+        if name != "server" and self.fork_clients:
+            if self._zygote is None:
+                self._zygote = Zygote(process_env(threads))
+            self.procs[name] = self._zygote.start(args, self.logs / f"{name}.log")
+            return self.procs[name]
         log = open(self.logs / f"{name}.log", "a")
         command = [sys.executable, "-m", "protoken.cli", *args]
         if name == "server" and self.echo:
@@ -93,11 +103,11 @@ class LocalFederation:
             log.flush()
             print(line, end="", flush=True)
 
-    def start_server(self, *extra: str) -> subprocess.Popen:
+    def start_server(self, *extra: str) -> subprocess.Popen | ForkedProcess:
         return self._spawn("server", ["server", "--config", str(self.config_path), *extra], self.server_threads)
 
     def start_client(self, name: str, *, credential: Path | None = None, data: Path | None = None,
-                     extra: Sequence[str] = ()) -> subprocess.Popen:
+                     extra: Sequence[str] = ()) -> subprocess.Popen | ForkedProcess:
         """Start client `name`; `extra` command-line arguments come after the federation's `client_args`."""
         return self._spawn(name, ["client", "--server", self.address, "--data", str(data or self.clients[name]),
                                   "--credential", str(credential or self.credentials[name]),
@@ -147,6 +157,9 @@ class LocalFederation:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        if self._zygote is not None:
+            self._zygote.close()
+            self._zygote = None
 
     def kill(self, name: str) -> None:
         proc = self.procs[name]

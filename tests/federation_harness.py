@@ -47,13 +47,15 @@ def tiny_config(names, **settings) -> FederationConfig:
 
 
 class Federation(LocalFederation):
-    def __init__(self, root: Path, clients=("medical", "finance", "math"), **settings) -> None:
+    def __init__(self, root: Path, clients=("medical", "finance", "math"), fork_clients: bool = False,
+                 **settings) -> None:
         self.data = write_dataset(Path(root) / "data", clients)
         settings.setdefault("evaluation__heldout_dir", str(self.data))
         super().__init__(root, tiny_config(clients, **settings), {name: self.data / name for name in clients},
-                         server_threads=1)
+                         server_threads=1, fork_clients=fork_clients)
 
     def close(self) -> None:
         for name in list(self.procs):
             if self.procs[name].poll() is None:
                 self.kill(name)
+        self.stop()

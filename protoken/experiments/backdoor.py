@@ -44,11 +44,13 @@ def backdoor_setup(plan: Plan, data: Path, out: Path, *, clients: int = 6, malic
 
 
 def start_backdoor(plan: Plan, setup: BackdoorSetup, root: Path, *, per_round: int | None = None,
-                   client_args: Sequence[str] = (), config_changes=None) -> TrainedFederation:
+                   client_args: Sequence[str] = (), fork_clients: bool = False,
+                   config_changes=None) -> TrainedFederation:
     config = plan.config(len(setup.clients), per_round)
     if config_changes:
         config_changes(config)
-    return TrainedFederation(root, config, {c.name: c.directory for c in setup.clients}, client_args=client_args)
+    return TrainedFederation(root, config, {c.name: c.directory for c in setup.clients}, client_args=client_args,
+                             fork_clients=fork_clients)
 
 
 def backdoor_rows(rows: Sequence[dict], malicious: set[str]) -> list[dict]:

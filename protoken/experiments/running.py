@@ -27,10 +27,10 @@ REGISTERED = "registered with"
 
 class TrainedFederation:
     def __init__(self, root: Path, config: FederationConfig, clients: Mapping[str, Path], *,
-                 client_args: Sequence[str] = (), timeout_s: float = 3600) -> None:
+                 client_args: Sequence[str] = (), fork_clients: bool = False, timeout_s: float = 3600) -> None:
         threads = max(1, (os.cpu_count() or 2) // max(1, min(len(clients), config.federation.clients_per_round)))
         self.federation = LocalFederation(root, config, clients, client_threads=threads,
-                                          client_args=client_args)
+                                          client_args=client_args, fork_clients=fork_clients)
         self.timeout_s = timeout_s
         self._client: AttributionClient | None = None
         self._servings = 0
@@ -69,13 +69,14 @@ class TrainedFederation:
     def rounds(self) -> list[RoundRecord]:
         return [r for r in StateStore(self.federation.state_dir).rounds() if r.round > 0]
 
-    def client_rss_mb(self) -> dict[str, float]:
-        """Resident memory of each running client process now, in MiB."""
+    def client_memory_mb(self) -> dict[str, dict[str, float]]:
+        """Memory of each running client process now, in MiB: resident and private (not shared)."""
         sizes = {}
         for name in self.federation.clients:
             proc = self.federation.procs.get(name)
             if proc is not None and proc.poll() is None:
-                sizes[name] = psutil.Process(proc.pid).memory_info().rss / 2**20
+                memory = psutil.Process(proc.pid).memory_full_info()
+                sizes[name] = {"rss": memory.rss / 2**20, "private": memory.uss / 2**20}
         return sizes
 
     def reconfigure(self, **changes) -> None:

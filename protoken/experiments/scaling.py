@@ -1,7 +1,7 @@
 """scaling: many clients, a few sampled per round, a malicious fraction (the paper: 55, 10 per round).
 
 Clients run with ``--release-model``, so one that is not training or answering a probe holds no
-model. A sentinel response at round r can only be traced to a malicious client when one took part
+model, and are forked from one zygote (`protoken.zygote`), so they share the imported libraries. A sentinel response at round r can only be traced to a malicious client when one took part
 in round r (attribution asks that round's clients), so accuracy is reported over those rounds,
 and the rounds without one are listed apart.
 """
@@ -32,9 +32,9 @@ def run(plan: Plan, data: Path, out: Path) -> dict[str, Path]:
     clients, per_round, malicious = sizes(plan)
     setup = backdoor_setup(plan, data, out, clients=clients, malicious=malicious)
     with start_backdoor(plan, setup, out / "federation", per_round=per_round,
-                        client_args=("--release-model",)) as federation:
+                        client_args=("--release-model",), fork_clients=True) as federation:
         records = federation.rounds()
-        idle_rss = federation.client_rss_mb()  # after training: every client idle, its model released
+        idle = federation.client_memory_mb()  # after training: every client idle, its model released
         rows = attribute_backdoor(federation, setup, [r.round for r in records], modes=("paper",))
         config = federation.config.to_dict()
     participants = {r.round: r.participants for r in records}
@@ -47,8 +47,10 @@ def run(plan: Plan, data: Path, out: Path) -> dict[str, Path]:
                "sentinel_rows_in_rounds_without_malicious": sum(r["round"] not in with_malicious for r in counted),
                "participants": participants,
                "round_seconds": {r.round: r.metrics.get("round_seconds") for r in records},
-               "idle_client_rss_mb": {"median": statistics.median(idle_rss.values()), "max": max(idle_rss.values()),
-                                      "clients": idle_rss}}
+               "idle_client_memory_mb": {
+                   kind: {"median": statistics.median(m[kind] for m in idle.values()),
+                          "max": max(m[kind] for m in idle.values())} for kind in ("rss", "private")},
+               "idle_client_memory_mb_each": idle}
     path = write_results(out / "scaling", "scaling", plan, config, figures, records=counted)
     line_plot(out / "scaling" / "accuracy_per_round.png",
               {"paper rule": [(x["round"], x["accuracy"]) for x in figures["accuracy"]["per_round"]]},
