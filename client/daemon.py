@@ -6,8 +6,8 @@ import ctypes
 import gc
 import random
 import threading
-import time
 from dataclasses import asdict, dataclass
+from itertools import islice
 from pathlib import Path
 
 import grpc
@@ -15,6 +15,7 @@ import torch
 
 from protoken import __version__
 from protoken.config import valid_address
+from protoken.console import stamped_logger
 from protoken.credentials import METADATA_KEY, read_credential
 from protoken.data import load_records
 from protoken.errors import UserError
@@ -69,7 +70,7 @@ class FederatedClient:
         if not valid_address(options.server):
             raise UserError(f"--server {options.server!r} must be HOST:PORT with a port in 0..65535")
         self.client_id, self._secret = read_credential(options.credential)
-        self.log = log or (lambda m: print(f"[{self.client_id} {time.strftime('%H:%M:%S')}] {m}", flush=True))
+        self.log = log or stamped_logger(self.client_id)
         self.records = load_records(Path(options.data))
         self.store = LocalModelStore(options.state_dir)
         self._channel_credentials = channel_credentials(options.tls_ca, options.tls_cert, options.tls_key)
@@ -206,7 +207,7 @@ class FederatedClient:
         hyper = task.hyperparameters
         spec = _spec_from(hyper)
         model = self._trainable(spec)
-        limited = (chunk for _, chunk in zip(range(task.weights_chunks), chunks))
+        limited = islice(chunks, task.weights_chunks)
         try:
             global_state = assemble_state(limited)
             check_state_matches(global_state, trainable_state(model))

@@ -69,7 +69,7 @@ def _netns_up(args: argparse.Namespace) -> int:
                            threads=args.threads, release_model=args.release_model)
     lab = up(plan)
     print(f"lab {lab.prefix}: bridge {lab.bridge} {lab.subnet}; client links {lab.info['shaping']}")
-    for node, process in zip(lab.nodes, lab.processes):
+    for node, process in zip(lab.nodes, lab.processes, strict=True):
         print(f"  {node.role:10} {node.namespace:18} {node.address:15} pid {process.pid:<7} {process.log}")
     print(f"server {lab.info['server']}; stop with: protoken infra netns down --workdir {args.workdir}")
     return 0

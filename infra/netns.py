@@ -144,7 +144,7 @@ def create_lab(workdir: Path, clients: int, shaping: Shaping) -> Lab:
         run("ip", "addr", "add", f"{lab.gateway}/{subnet.prefixlen}", "dev", lab.bridge)
         run("ip", "link", "set", lab.bridge, "up")
         roles = [("server", f"{prefix}-s")] + [(f"client-{i}", f"{prefix}-c{i}") for i in range(clients)]
-        for (role, link), address in zip(roles, hosts[1:]):
+        for (role, link), address in zip(roles, hosts[1:], strict=False):
             node = Node(role=role, namespace=f"{prefix}-{role}", host_link=link, address=str(address))
             lab.nodes.append(node)
             lab.save()

@@ -13,6 +13,7 @@ from pathlib import Path
 import grpc
 
 from protoken.config import FederationConfig
+from protoken.console import stamped_logger
 from protoken.credentials import CredentialRegistry
 from protoken.errors import UserError
 from protoken.models import fingerprint, load_model
@@ -31,9 +32,7 @@ from .servicer import FederationServicer
 from .sessions import SessionRegistry
 from .state import StateStore
 
-
-def _log(message: str) -> None:
-    print(f"[server {time.strftime('%H:%M:%S')}] {message}", flush=True)
+_log = stamped_logger("server")
 
 
 class Coordinator:

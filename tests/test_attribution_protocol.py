@@ -54,7 +54,7 @@ def test_protocol_equals_in_process_reference(trained):
                                  max_new_tokens=8, layers=remote.modules)
     assert remote.response == local.response and len(remote.tokens) == len(local.tokens) > 0
     assert [t.token_id for t in remote.tokens] == [t.token_id for t in local.tokens]
-    for r, l in zip(remote.tokens, local.tokens):
+    for r, l in zip(remote.tokens, local.tokens, strict=True):
         torch.testing.assert_close(torch.tensor([s.score for s in r.shares]),
                                    torch.tensor([s.score for s in l.shares]), rtol=1e-4, atol=1e-6)
         assert r.responsible == l.responsible

@@ -85,7 +85,7 @@ def test_probe_round_trip_preserves_every_layout(setup):
     probe = setup[2].probe
     back = probe_from_wire(probe_to_wire(probe, 1))
     assert back.names == probe.names and back.num_tokens == probe.num_tokens
-    for a, b in zip(back.modules, probe.modules):
+    for a, b in zip(back.modules, probe.modules, strict=True):
         assert torch.equal(a.x, b.x.float())
         assert (a.g is None) == (b.g is None) and (a.target_ids is None) == (b.target_ids is None)
     with pytest.raises(ValueError, match="names no module"):
