@@ -28,7 +28,7 @@ from protoken.v1 import federation_pb2_grpc as rpc
 from protoken.wire.channel import grpc_options
 from protoken.wire.payload import PayloadError, assemble_state, check_state_matches, iter_chunks, state_chunks
 
-from .probes import ProbeAnswerer
+from .probes import ProbeAnswerer, compile_policy
 from .store import LocalModelStore
 from .trainer import train_locally
 
@@ -41,7 +41,7 @@ class ClientOptions:
     server: str
     data: Path
     credential: Path
-    state_dir: Path
+    state_dir: Path | None = None  # default: runs/client-<client id>
     tls_ca: str | None = None
     tls_cert: str | None = None
     tls_key: str | None = None
@@ -72,13 +72,14 @@ class FederatedClient:
         self.client_id, self._secret = read_credential(options.credential)
         self.log = log or stamped_logger(self.client_id)
         self.records = load_records(Path(options.data))
-        self.store = LocalModelStore(options.state_dir)
+        allowed_modules = compile_policy(options.allowed_modules)
         self._channel_credentials = channel_credentials(options.tls_ca, options.tls_cert, options.tls_key)
         self._metadata = ((METADATA_KEY, self._secret),)
         self.loaded = None
         self.model = None
         self.spec: TrainableSpec | None = None
-        self.answerer = ProbeAnswerer(self.store, self._model_for_round, options.allowed_modules)
+        self.store = LocalModelStore(options.state_dir or Path("runs") / f"client-{self.client_id}", self.client_id)
+        self.answerer = ProbeAnswerer(self.store, self._model_for_round, allowed_modules)
         self._registered = False
         self._base_spec = ""
         self._base_fingerprint = ""

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from torch import nn
 
 from protoken.attribution import module_scores
+from protoken.errors import UserError
 from protoken.trainable import base_model_of, load_trainable_state
 from protoken.v1 import federation_pb2 as pb
 from protoken.wire.probes import probe_from_wire, scores_to_wire
@@ -34,6 +35,17 @@ def _refusal(probe_id: str, code: int, message: str, field: str = "") -> pb.Prob
     return pb.ProbeAnswer(probe_id=probe_id, error=pb.Error(code=code, message=message, field=field))
 
 
+def compile_policy(patterns: Sequence[str]) -> list[re.Pattern]:
+    """The client's `--allow-module` patterns, compiled; a bad one is a UserError."""
+    compiled = []
+    for pattern in patterns:
+        try:
+            compiled.append(re.compile(pattern))
+        except re.error as exc:
+            raise UserError(f"--allow-module {pattern!r} is not a regular expression: {exc}") from exc
+    return compiled
+
+
 class ProbeAnswerer:
     """Answers probes with the client's model of the probed round.
 
@@ -42,13 +54,13 @@ class ProbeAnswerer:
     """
 
     def __init__(self, store: LocalModelStore, model_for_round: Callable[[int], nn.Module],
-                 allowed: tuple[str, ...] = ()) -> None:
+                 allowed: Sequence[re.Pattern] = ()) -> None:
         self.store = store
         self.model_for_round = model_for_round
-        self.allowed_patterns = allowed
+        self.allowed_patterns = list(allowed)
 
     def _allowed(self, model: nn.Module) -> list[re.Pattern]:
-        return [re.compile(p) for p in (self.allowed_patterns or default_policy(model))]
+        return self.allowed_patterns or [re.compile(p) for p in default_policy(model)]
 
     def answer(self, request: pb.ProbeRequest) -> pb.ProbeAnswer:
         started = time.perf_counter()

@@ -10,13 +10,26 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from protoken.errors import UserError
+
 STATE_FILE = "state.safetensors"
 
 
+OWNER_FILE = "client-id"
+
+
 class LocalModelStore:
-    def __init__(self, root: Path) -> None:
+    """Round models under `root`, which belongs to one client: another client's directory is refused."""
+
+    def __init__(self, root: Path, client_id: str) -> None:
         self.root = Path(root)
+        owner = self.root / OWNER_FILE
+        if owner.exists() and owner.read_text().strip() != client_id:
+            raise UserError(f"state directory {self.root} belongs to client {owner.read_text().strip()!r}, "
+                            f"not {client_id!r}: give this client its own --state-dir")
         (self.root / "rounds").mkdir(parents=True, exist_ok=True)
+        if not owner.exists():
+            owner.write_text(client_id + "\n")
 
     def _dir(self, round_number: int) -> Path:
         return self.root / "rounds" / f"{round_number:06d}"

@@ -11,13 +11,12 @@ running the same command twice, or adding a party later, never invalidates a run
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from protoken.credentials import issue_credential
+from protoken.credentials import check_client_id, issue_credential
 from protoken.errors import UserError
 
 from .pki import CertificateAuthority, certificate_names
@@ -25,7 +24,6 @@ from .pki import CertificateAuthority, certificate_names
 CA_CERT, CA_KEY = "ca.pem", "ca.key"
 CERT, KEY, CREDENTIAL, REGISTRY = "cert.pem", "key.pem", "credential.toml", "credentials.toml"
 DEFAULT_SERVER_NAMES = ("localhost", "127.0.0.1")
-_CLIENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 @dataclass
@@ -144,9 +142,7 @@ def issue_bundles(out: Path, client_ids: list[str], server_names: list[str] | No
     created; given for an existing one, they must match what it was issued for.
     """
     for client_id in client_ids:
-        if not _CLIENT_ID.fullmatch(client_id):
-            raise UserError(f"client id {client_id!r} must start with a letter or digit and hold only "
-                            "letters, digits, '.', '_' or '-' (at most 64)")
+        check_client_id(client_id)
     if len(set(client_ids)) != len(client_ids):
         raise UserError("client ids must be distinct")
     out = Path(out)

@@ -14,26 +14,22 @@ def _server(args: argparse.Namespace) -> int:
     from protoken.config import load_config
     from protoken.server.app import serve
 
-    overrides = list(args.set or [])
-    for flag, key in (("address", "federation.address"), ("state_dir", "federation.state_dir"),
-                      ("rounds", "federation.rounds")):
-        value = getattr(args, flag)
-        if value is not None:
-            overrides.append(f'{key}="{value}"' if isinstance(value, str) else f"{key}={value}")
-    config = load_config(args.config, overrides)
+    flags = {key: getattr(args, key) for key in ("address", "state_dir", "rounds") if getattr(args, key) is not None}
+    config = load_config(args.config, list(args.set or []), {"federation": flags})
     return serve(config, resume=args.resume)
 
 
 def _client(args: argparse.Namespace) -> int:
     from protoken.client.daemon import ClientOptions, FederatedClient
 
-    if args.threads:
+    if args.threads is not None:
+        if args.threads < 1:
+            raise UserError("--threads must be at least 1")
         import torch
 
         torch.set_num_threads(args.threads)
-    state_dir = args.state_dir or Path("runs") / f"client-{Path(args.credential).stem}"
     options = ClientOptions(server=args.server, data=Path(args.data), credential=Path(args.credential),
-                            state_dir=Path(state_dir), tls_ca=args.tls_ca, tls_cert=args.tls_cert,
+                            state_dir=args.state_dir, tls_ca=args.tls_ca, tls_cert=args.tls_cert,
                             tls_key=args.tls_key, allowed_modules=tuple(args.allow_module or ()),
                             release_model=args.release_model)
     client = FederatedClient(options)

@@ -7,6 +7,7 @@ out-of-range value is a `UserError` that names the key (``training.batch_size``)
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,6 +114,8 @@ def _coerce(key: str, value: Any, expected: Any) -> Any:
             return value
     elif expected is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise UserError(f"config key {key}: must be a finite number, got {value!r}")
             return float(value)
     elif expected is str:
         if isinstance(value, str):
@@ -155,6 +158,7 @@ def _validate(config: FederationConfig) -> None:
         (f.clients_per_round >= 1, "federation.clients_per_round", "must be at least 1"),
         (0.0 < f.quorum <= 1.0, "federation.quorum", "must be a fraction in (0, 1]"),
         (f.round_timeout_s > 0, "federation.round_timeout_s", "must be positive"),
+        (f.wait_timeout_s > 0, "federation.wait_timeout_s", "must be positive"),
         (valid_address(f.address), "federation.address", "must be HOST:PORT with a port in 0..65535"),
         (t.mode in (LORA, FULL), "training.mode", f"must be {LORA!r} or {FULL!r}"),
         (t.local_steps >= 1, "training.local_steps", "must be at least 1"),
@@ -162,7 +166,13 @@ def _validate(config: FederationConfig) -> None:
         (t.learning_rate > 0, "training.learning_rate", "must be positive"),
         (t.warmup_steps >= 0, "training.warmup_steps", "must not be negative"),
         (t.max_seq_len >= 8, "training.max_seq_len", "must be at least 8"),
+        (t.weight_decay >= 0, "training.weight_decay", "must not be negative"),
         (config.lora.rank >= 1, "lora.rank", "must be at least 1"),
+        (config.lora.alpha > 0, "lora.alpha", "must be positive"),
+        (0.0 <= config.lora.dropout < 1.0, "lora.dropout", "must be a probability in [0, 1)"),
+        (config.privacy.noise_multiplier >= 0, "privacy.noise_multiplier", "must not be negative"),
+        (config.privacy.max_grad_norm > 0, "privacy.max_grad_norm", "must be positive"),
+        (config.evaluation.examples_per_domain >= 1, "evaluation.examples_per_domain", "must be at least 1"),
         (bool(config.lora.target_modules), "lora.target_modules", "must name at least one module"),
         (config.attribution.wire_dtype in ("float32", "float16"), "attribution.wire_dtype",
          "must be 'float32' or 'float16'"),
@@ -191,8 +201,10 @@ def parse_override(text: str) -> tuple[str, str, Any]:
     return section, key, value
 
 
-def load_config(path: Path | None, overrides: list[str] = ()) -> FederationConfig:
-    """Read a TOML file (or start from defaults), apply overrides, validate."""
+def load_config(path: Path | None, overrides: list[str] = (),
+                values: dict[str, dict[str, Any]] | None = None) -> FederationConfig:
+    """Read a TOML file (or start from defaults), apply `section.key=value` overrides, then `values`
+    (typed values from command-line flags, taken as they are), and validate."""
     config = FederationConfig()
     if path is not None:
         try:
@@ -207,6 +219,8 @@ def load_config(path: Path | None, overrides: list[str] = ()) -> FederationConfi
     for text in overrides:
         section, key, value = parse_override(text)
         _apply(config, {section: {key: value}}, "override")
+    if values:
+        _apply(config, values, "command line")
     _validate(config)
     return config
 

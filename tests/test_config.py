@@ -25,6 +25,16 @@ def test_defaults_and_overrides(tmp_path):
     ("[trainig]\nmode = 'lora'\n", "[trainig]"),
     ("[training]\nmode = 'qlora'\n", "training.mode"),
     ("[attribution]\nobjective = 'loss'\n", "attribution.objective"),
+    ("[federation]\nround_timeout_s = inf\n", "federation.round_timeout_s"),
+    ("[federation]\nwait_timeout_s = -5\n", "federation.wait_timeout_s"),
+    ("[training]\nlearning_rate = inf\n", "training.learning_rate"),
+    ("[training]\nweight_decay = -0.1\n", "training.weight_decay"),
+    ("[lora]\ndropout = 5.0\n", "lora.dropout"),
+    ("[lora]\nalpha = -1\n", "lora.alpha"),
+    ("[privacy]\nnoise_multiplier = -1\n", "privacy.noise_multiplier"),
+    ("[privacy]\nmax_grad_norm = 0\n", "privacy.max_grad_norm"),
+    ("[evaluation]\nexamples_per_domain = -3\n", "evaluation.examples_per_domain"),
+    ("[attribution]\nthreshold = nan\n", "attribution.threshold"),
 ])
 def test_malformed_config_names_the_key(tmp_path, text, key):
     path = tmp_path / "bad.toml"
@@ -48,3 +58,8 @@ def test_unreadable_and_invalid_files(tmp_path):
 def test_bad_addresses_are_refused(address):
     with pytest.raises(UserError, match="federation.address"):
         load_config(None, [f'federation.address="{address}"'])
+
+
+def test_flag_values_are_taken_as_they_are(tmp_path):
+    config = load_config(None, [], {"federation": {"state_dir": 'a"b\\tx', "rounds": 2}})
+    assert config.federation.state_dir == 'a"b\\tx' and config.federation.rounds == 2

@@ -47,3 +47,35 @@ def test_reissue_needs_replace_and_unwritable_registry_leaves_no_secret(tmp_path
     with pytest.raises(OSError):
         issue_credential(tmp_path / "a-file" / "credentials.toml", "bob", tmp_path / "b")
     assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize("client_id", ["..", ".hidden", "ａｂ", "médecin", "x" * 65, ""])
+def test_ids_that_cannot_name_files_or_certificates_are_refused(tmp_path, client_id):
+    with pytest.raises(UserError, match="client id"):
+        issue_credential(tmp_path / "r.toml", client_id, tmp_path / "x")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_credential_file_that_cannot_be_written_leaves_the_registry_unchanged(tmp_path):
+    registry = tmp_path / "credentials.toml"
+    issue_credential(registry, "alice", tmp_path / "alice.credential")
+    before = registry.read_text()
+    with pytest.raises(UserError, match="the registry itself"):
+        issue_credential(registry, "bob", registry)
+    (tmp_path / "adir").mkdir()
+    with pytest.raises(UserError, match="is a directory"):
+        issue_credential(registry, "bob", tmp_path / "adir")
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(OSError):
+        issue_credential(registry, "bob", tmp_path / "a-file" / "bob.credential")
+    assert registry.read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "adir", "alice.credential", "credentials.toml"]
+
+
+@pytest.mark.parametrize("body", ['clients = "oops"\n', '[clients]\nbob = 5\n'])
+def test_a_malformed_registry_is_refused_when_issuing(tmp_path, body):
+    registry = tmp_path / "credentials.toml"
+    registry.write_text(body)
+    with pytest.raises(UserError, match="sha256"):
+        issue_credential(registry, "alice", tmp_path / "alice.credential")
+    assert registry.read_text() == body and not (tmp_path / "alice.credential").exists()

@@ -80,7 +80,7 @@ def test_certs_is_additive_and_keeps_what_exists(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--clients", "../escape"], "must start with a letter or digit"),
+    (["--clients", "../escape"], "starting with a letter or digit"),
     (["--clients", "a,a"], "distinct"),
     (["--clients", " , "], "names nothing"),
     (["--count", "2", "--server-names", "bad name"], "neither an IP address nor a host name"),

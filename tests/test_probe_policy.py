@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from protoken.attribution import module_scores, relevance_for_prompt, select_layers
-from protoken.client.probes import ProbeAnswerer
+from protoken.client.probes import ProbeAnswerer, compile_policy
 from protoken.client.store import LocalModelStore
+from protoken.errors import UserError
 from protoken.models import load_model
 from protoken.trainable import TrainableSpec, build_trainable, trainable_state
 from protoken.v1 import federation_pb2 as pb
@@ -22,7 +23,7 @@ def setup(tmp_path_factory):
         for name, p in model.named_parameters():
             if "lora_B" in name:
                 p.normal_(0, 0.05)
-    store = LocalModelStore(tmp_path_factory.mktemp("client"))
+    store = LocalModelStore(tmp_path_factory.mktemp("client"), "medical")
     store.save(1, trainable_state(model), {"spec": {}})
     relevance = relevance_for_prompt(model, loaded.tokenizer, "Hello there", max_new_tokens=4)
     return model, store, relevance
@@ -90,3 +91,16 @@ def test_probe_round_trip_preserves_every_layout(setup):
         assert (a.g is None) == (b.g is None) and (a.target_ids is None) == (b.target_ids is None)
     with pytest.raises(ValueError, match="names no module"):
         probe_from_wire(pb.ProbeRequest(round=1, num_tokens=1))
+
+
+def test_a_state_directory_belongs_to_one_client(tmp_path):
+    LocalModelStore(tmp_path / "state", "medical")
+    with pytest.raises(UserError, match="belongs to client 'medical'"):
+        LocalModelStore(tmp_path / "state", "finance")
+    LocalModelStore(tmp_path / "state", "medical")  # its owner may reopen it
+
+
+def test_a_bad_allow_module_pattern_is_refused_up_front():
+    with pytest.raises(UserError, match="not a regular expression"):
+        compile_policy(["(["])
+    assert compile_policy([r"model\.layers\.1\..*"])[0].fullmatch("model.layers.1.mlp")
