@@ -7,6 +7,7 @@ either the previous state or the new round, never half of one.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -60,6 +61,17 @@ class StateStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self._db_path = self.root / "index.sqlite"
+        self._lock_fd: int | None = None
+
+    def _take_writer_lock(self) -> None:
+        """One server writes a state directory; the lock goes with the process, however it ends."""
+        fd = os.open(self.root / "writer.lock", os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise UserError(f"state directory {self.root} is in use by another server") from None
+        self._lock_fd = fd
 
     # -- creation and resumption -------------------------------------------------------------
 
@@ -74,6 +86,7 @@ class StateStore:
             store.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise UserError(f"cannot create the state directory {root}: {exc.strerror}") from exc
+        store._take_writer_lock()
         with store._connect() as db:
             db.executescript(_SCHEMA)
             db.executemany("INSERT INTO meta VALUES (?, ?)", sorted(meta.items()))
@@ -102,6 +115,7 @@ class StateStore:
             raise UserError(f"cannot resume: {root} holds no completed round")
         latest = store.latest()
         store.load_weights(latest)  # verifies the checksum
+        store._take_writer_lock()
         return store
 
     def _connect(self) -> sqlite3.Connection:

@@ -13,4 +13,5 @@ def grpc_options() -> list[tuple[str, int]]:
             ("grpc.keepalive_timeout_ms", 10_000),
             ("grpc.keepalive_permit_without_calls", 1),
             ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
-            ("grpc.http2.max_pings_without_data", 0)]
+            ("grpc.http2.max_pings_without_data", 0),
+            ("grpc.so_reuseport", 0)]  # a second server on a port in use must fail, not share it
