@@ -58,6 +58,8 @@ def _attribute(args: argparse.Namespace) -> int:
         raise UserError("--prompt is empty")
     if args.round < 0 or args.max_new_tokens < 0:
         raise UserError("--round and --max-new-tokens must not be negative")
+    if args.out:
+        _check_output_file(args.out)
     client = AttributionClient(args.server, tls_ca=args.tls_ca, tls_cert=args.tls_cert, tls_key=args.tls_key)
     try:
         result = client.attribute(args.prompt, round_number=args.round, max_new_tokens=args.max_new_tokens,
@@ -78,6 +80,17 @@ def _attribute(args: argparse.Namespace) -> int:
     else:
         print(text)
     return 0
+
+
+def _check_output_file(out: str) -> None:
+    """Refuse an output path that cannot be a file before any work is done."""
+    path = Path(out)
+    if out.endswith(os.sep) or path.is_dir():
+        raise UserError(f"--out {out} is a directory: name a file")
+    if not path.parent.is_dir():
+        raise UserError(f"--out {out}: directory {path.parent} does not exist")
+    if not os.access(path.parent, os.W_OK):
+        raise UserError(f"--out {out}: directory {path.parent} is not writable")
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import grpc
 
 from protoken.attribution import ClientShare, Coverage, Provenance, TokenProvenance
+from protoken.config import valid_address
 from protoken.errors import UserError
 from protoken.tls import channel_credentials
 from protoken.v1 import federation_pb2 as pb
@@ -54,6 +55,8 @@ def provenance_from_events(events) -> Attribution:
 class AttributionClient:
     def __init__(self, server: str, *, tls_ca: str | None = None, tls_cert: str | None = None,
                  tls_key: str | None = None) -> None:
+        if not valid_address(server):
+            raise UserError(f"--server {server!r} must be HOST:PORT with a port in 0..65535")
         credentials = channel_credentials(tls_ca, tls_cert, tls_key)
         self.server = server
         self._channel = (grpc.secure_channel(server, credentials, options=grpc_options()) if credentials
@@ -82,7 +85,7 @@ class AttributionClient:
 
 
 def _describe(exc: grpc.RpcError, server: str) -> str:
-    if exc.code() == grpc.StatusCode.UNAVAILABLE and "no client" not in (exc.details() or ""):
+    if exc.code() == grpc.StatusCode.UNAVAILABLE:
         return f"cannot reach the server at {server}: {exc.details()}"
     return exc.details() or exc.code().name
 

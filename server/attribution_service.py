@@ -14,7 +14,7 @@ MODE_FROM_WIRE = {pb.SCORING_MODE_UNSPECIFIED: None, pb.SCORING_MODE_CALIBRATED:
                   pb.SCORING_MODE_PAPER: PAPER, pb.SCORING_MODE_NO_GRADIENT: NO_GRADIENT}
 MODE_TO_WIRE = {mode: wire for wire, mode in MODE_FROM_WIRE.items() if mode}
 _STATUS = {"invalid": grpc.StatusCode.INVALID_ARGUMENT, "not_found": grpc.StatusCode.NOT_FOUND,
-           "unavailable": grpc.StatusCode.UNAVAILABLE}
+           "unavailable": grpc.StatusCode.FAILED_PRECONDITION}  # UNAVAILABLE is left to the transport
 MAX_PROMPT_CHARS = 8192
 
 

@@ -7,6 +7,7 @@ import torch
 from safetensors.torch import load_file
 
 from protoken.attribution import Calibration, attribute_in_process
+from protoken.cli import main
 from protoken.errors import UserError
 from protoken.models import load_model
 from protoken.query import AttributionClient
@@ -113,3 +114,17 @@ def test_restarted_light_client_answers_and_a_missing_client_is_reported(trained
     assert partial.coverage.missing == ["math"]
     assert partial.coverage.answered == ["finance", "medical"]
     assert {s.client for s in partial.shares} == {"finance", "medical"}
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--server", "127.0.0.1:99999"], "must be HOST:PORT"),
+    (["--server", ""], "must be HOST:PORT"),
+    (["--server", "127.0.0.1:9", "--out", "no-such-dir/x.txt"], "does not exist"),
+    (["--server", "127.0.0.1:9", "--out", "adir/"], "is a directory"),
+])
+def test_attribute_refuses_bad_arguments_before_asking(tmp_path, monkeypatch, argv, message, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "adir").mkdir()
+    assert main(["attribute", "--prompt", "hi", *argv]) == 2
+    assert message in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir"]
