@@ -93,9 +93,13 @@ class Lab:
             raise UserError(f"{path} does not exist: nothing was started there (or it is already down)") from None
         except (OSError, ValueError) as exc:
             raise UserError(f"cannot read the namespace state file {path}: {exc}") from exc
-        return cls(prefix=data["prefix"], subnet=data["subnet"], bridge=data["bridge"], gateway=data["gateway"],
-                   nodes=[Node(**n) for n in data["nodes"]], processes=[Process(**p) for p in data["processes"]],
-                   info=data["info"], path=Path(path))
+        try:
+            return cls(prefix=data["prefix"], subnet=data["subnet"], bridge=data["bridge"], gateway=data["gateway"],
+                       nodes=[Node(**n) for n in data["nodes"]],
+                       processes=[Process(**p) for p in data["processes"]], info=data["info"], path=Path(path))
+        except (KeyError, TypeError) as exc:
+            raise UserError(f"the namespace state file {path} is not one `netns up` wrote ({exc!r} is wrong "
+                            "or missing); remove what it made by hand") from None
 
     def node(self, role: str) -> Node:
         return next(n for n in self.nodes if n.role == role)

@@ -97,6 +97,13 @@ def test_scaling_sizes_follow_the_plan():
     assert scaling.sizes(plan_for(False, clients=12, per_round=40)) == (12, 12, 2)
 
 
+@pytest.mark.parametrize("flag", ["--clients", "--per-round", "--rounds", "--prompts"])
+def test_sizes_below_one_are_refused_before_anything_runs(tmp_path, capsys, flag):
+    assert main(["eval", "--experiment", "scaling", "--quick", "--out", str(tmp_path / "out"), flag, "0"]) == 2
+    assert f"{flag} must be at least 1" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 def test_bad_experiment_name_and_unwritable_out_dir_are_user_errors(tmp_path, capsys):
     assert main(["eval", "--experiment", "nonsense", "--quick", "--out", str(tmp_path)]) == 2
     assert "unknown experiment 'nonsense'" in capsys.readouterr().err

@@ -136,6 +136,13 @@ def test_a_failed_up_removes_what_it_had_created(tmp_path, monkeypatch):
     assert not (tmp_path / STATE_FILE).exists()
 
 
+@pytest.mark.parametrize("text", ["{}", "[]", '{"prefix": "x"}'])
+def test_a_state_file_not_written_by_up_is_refused(tmp_path, text):
+    (tmp_path / STATE_FILE).write_text(text)
+    with pytest.raises(UserError, match="is not one `netns up` wrote"):
+        Lab.load(tmp_path / STATE_FILE)
+
+
 def test_down_is_exact_and_a_second_up_is_refused(tmp_path):
     lab = create_lab(tmp_path, 1, Shaping())
     try:

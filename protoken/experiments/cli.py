@@ -58,8 +58,11 @@ def run_eval(args: argparse.Namespace) -> int:
         raise UserError(f"unknown experiment {args.experiment!r}; choose one of {', '.join(EXPERIMENTS)}")
     plan = plan_for(args.quick, rounds=args.rounds, local_steps=args.local_steps, prompts=args.prompts,
                     seed=args.seed, clients=args.clients, per_round=args.per_round)
-    if plan.rounds < 1 or plan.local_steps < 1 or plan.prompts < 1:
-        raise UserError("--rounds, --local-steps and --prompts must be at least 1")
+    given = {"--rounds": args.rounds, "--local-steps": args.local_steps, "--prompts": args.prompts,
+             "--clients": args.clients, "--per-round": args.per_round}
+    for flag, value in given.items():
+        if value is not None and value < 1:
+            raise UserError(f"{flag} must be at least 1")
     module_name = EXPERIMENTS[args.experiment]
     out = check_out(args.out / module_name)
     if not dataset_ready(args.data):
