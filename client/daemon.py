@@ -147,6 +147,9 @@ class FederatedClient:
                         self._train(stub, message.train, iter_chunks(stream, "weights_chunk"))
                     elif kind == "probe":
                         self._answer_probe(stub, message.probe)
+                    elif kind == "error" and message.error.code == pb.ERROR_CODE_SESSION_REPLACED:
+                        raise UserError(f"{message.error.message}: another process uses this credential "
+                                        "(each client needs its own)")
                     elif kind == "error":
                         self.log(f"server error: {message.error.message}")
             finally:

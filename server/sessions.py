@@ -55,6 +55,10 @@ class SessionRegistry:
             old = self._sessions.get(client_id)
             self._sessions[client_id] = session
         if old is not None:
+            if old.subscribed and not old.closed:  # a live process holds it: tell it why it ends
+                old.push(pb.ServerMessage(error=pb.Error(
+                    code=pb.ERROR_CODE_SESSION_REPLACED,
+                    message=f"client {client_id} connected again with the same credential; this session ends")))
             self._end(old)
         return session
 

@@ -97,6 +97,19 @@ def test_unknown_credential_is_refused(federation, tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_a_second_process_with_the_same_credential_ends_the_first(federation):
+    fed = federation()
+    fed.start_server()
+    fed.start_client("medical")
+    fed.wait_for_log("server", "client medical connected")
+    twin = fed.start_client("medical-twin", credential=fed.credentials["medical"], data=fed.data / "medical")
+    assert fed.procs["medical"].wait(timeout=120) == 2
+    assert "another process uses this credential" in fed.log("medical")
+    assert "Traceback" not in fed.log("medical")
+    assert twin.poll() is None  # the newer connection keeps the session
+    assert fed.log("server").count("client medical connected") == 2
+
+
 def test_missing_or_empty_data_dir(tmp_path, federation):
     fed = federation()
     (tmp_path / "empty").mkdir()

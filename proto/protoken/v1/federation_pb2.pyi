@@ -16,6 +16,7 @@ class ErrorCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ERROR_CODE_CHECKSUM_MISMATCH: _ClassVar[ErrorCode]
     ERROR_CODE_POLICY_REFUSED: _ClassVar[ErrorCode]
     ERROR_CODE_INTERNAL: _ClassVar[ErrorCode]
+    ERROR_CODE_SESSION_REPLACED: _ClassVar[ErrorCode]
 
 class DType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -45,6 +46,7 @@ ERROR_CODE_UNKNOWN_ROUND: ErrorCode
 ERROR_CODE_CHECKSUM_MISMATCH: ErrorCode
 ERROR_CODE_POLICY_REFUSED: ErrorCode
 ERROR_CODE_INTERNAL: ErrorCode
+ERROR_CODE_SESSION_REPLACED: ErrorCode
 DTYPE_UNSPECIFIED: DType
 DTYPE_FLOAT32: DType
 DTYPE_FLOAT16: DType
