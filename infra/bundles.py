@@ -19,7 +19,7 @@ from pathlib import Path
 from protoken.credentials import check_client_id, issue_credential
 from protoken.errors import UserError
 
-from .pki import CertificateAuthority, certificate_names
+from .pki import CertificateAuthority, certificate_names, subject_alternative_names
 
 CA_CERT, CA_KEY = "ca.pem", "ca.key"
 CERT, KEY, CREDENTIAL, REGISTRY = "cert.pem", "key.pem", "credential.toml", "credentials.toml"
@@ -145,6 +145,10 @@ def issue_bundles(out: Path, client_ids: list[str], server_names: list[str] | No
         check_client_id(client_id)
     if len(set(client_ids)) != len(client_ids):
         raise UserError("client ids must be distinct")
+    if server_names is not None:
+        if not server_names:
+            raise UserError("a server certificate needs at least one host name or IP address")
+        subject_alternative_names(server_names)  # refuses a bad name before anything is written
     out = Path(out)
     report = IssueReport()
     ca = _authority(out)

@@ -84,9 +84,15 @@ def test_certs_is_additive_and_keeps_what_exists(tmp_path):
     (["--clients", "a,a"], "distinct"),
     (["--clients", " , "], "names nothing"),
     (["--count", "2", "--server-names", "bad name"], "neither an IP address nor a host name"),
+    (["--count", "abc"], "'abc' is not a whole number"),
 ])
 def test_certs_refuses_bad_input_in_one_line(tmp_path, args, message):
-    assert_one_line_error(protoken("infra", "certs", "--out", str(tmp_path / "pki"), *args), message)
+    result = protoken("infra", "certs", "--out", str(tmp_path / "pki"), *args)
+    if "--count" in args and "abc" in args:  # refused by the argument parser, with its usage line
+        assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+    else:
+        assert_one_line_error(result, message)
+    assert not (tmp_path / "pki").exists()
 
 
 def test_certs_refuses_to_reissue_the_server_for_other_names(tmp_path):
