@@ -25,7 +25,8 @@ def split_address(address: str) -> tuple[str, int]:
 
 def check(address: str | None, timeout_s: float = 3.0) -> str:
     """Open a TCP connection to `address` (default: $PROTOKEN_HEALTH_ADDRESS); returns it."""
-    address = address or os.environ.get(ADDRESS_ENV) or DEFAULT_ADDRESS
+    if address is None:
+        address = os.environ.get(ADDRESS_ENV) or DEFAULT_ADDRESS
     host, port = split_address(address)
     try:
         socket.create_connection((host, port), timeout=timeout_s).close()
