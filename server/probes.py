@@ -1,7 +1,8 @@
 """Attribution probes in flight: push one probe per client, collect answers until a deadline.
 
 A probe id is bound to the client it was sent to, so an answer is only accepted from that
-client; clients that do not answer in time are reported, never silently dropped.
+client; clients that do not answer in time are reported, never silently dropped. A client
+whose connection ends is reported at once instead of being waited for until the deadline.
 """
 
 from __future__ import annotations
@@ -37,6 +38,13 @@ class ProbeBroker:
         self._sessions = sessions
         self._pending: dict[str, _Pending] = {}
         self._lock = threading.Lock()
+        sessions.add_disconnect_listener(self._client_gone)
+
+    def _client_gone(self, client_id: str) -> None:
+        with self._lock:
+            gone = [p for p in self._pending.values() if p.client_id == client_id and p.answer is None]
+        for pending in gone:
+            pending.done.set()
 
     def ask(self, requests: dict[str, pb.ProbeRequest], timeout_s: float) -> ProbeOutcome:
         """Send each client its probe and wait for all answers or the deadline."""
