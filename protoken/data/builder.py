@@ -144,7 +144,10 @@ def _write_atomically(out_dir: Path, splits: Splits, manifest: dict) -> None:
     building = out_dir.with_name(f".{out_dir.name}.building-{os.getpid()}")
     replaced = out_dir.with_name(f".{out_dir.name}.replaced-{os.getpid()}")
     shutil.rmtree(building, ignore_errors=True)
-    building.mkdir(parents=True)
+    try:
+        building.mkdir(parents=True)
+    except OSError as exc:
+        raise UserError(f"cannot write the dataset to {out_dir}: {exc.strerror}") from exc
     try:
         for domain, parts in splits.items():
             (building / domain).mkdir()
