@@ -73,6 +73,12 @@ class StateStore:
             raise UserError(f"state directory {self.root} is in use by another server") from None
         self._lock_fd = fd
 
+    def close(self) -> None:
+        """Give up the writer lock (a process that ends gives it up anyway)."""
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
     # -- creation and resumption -------------------------------------------------------------
 
     @classmethod

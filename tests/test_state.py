@@ -13,6 +13,9 @@ def test_rounds_persist_and_resume(tmp_path):
     store = StateStore.create(tmp_path / "s", META)
     store.save_round(0, {"w": torch.zeros(3)}, [], {})
     store.save_round(1, {"w": torch.ones(3)}, ["a", "b"], {"loss": 1.5})
+    with pytest.raises(UserError, match="in use by another server"):
+        StateStore.open_for_resume(tmp_path / "s", META)
+    store.close()
     resumed = StateStore.open_for_resume(tmp_path / "s", META)
     latest = resumed.latest()
     assert latest.round == 1 and latest.participants == ["a", "b"] and latest.metrics == {"loss": 1.5}
