@@ -14,7 +14,7 @@ import grpc
 import torch
 
 from protoken import __version__
-from protoken.config import valid_address
+from protoken.config import check_server_address
 from protoken.console import stamped_logger
 from protoken.credentials import METADATA_KEY, read_credential
 from protoken.data import load_records
@@ -67,8 +67,7 @@ def _spec_from(hyper: pb.Hyperparameters) -> TrainableSpec:
 class FederatedClient:
     def __init__(self, options: ClientOptions, log=None) -> None:
         self.options = options
-        if not valid_address(options.server):
-            raise UserError(f"--server {options.server!r} must be HOST:PORT with a port in 0..65535")
+        check_server_address(options.server)
         self.client_id, self._secret = read_credential(options.credential)
         self.log = log or stamped_logger(self.client_id)
         self.records = load_records(Path(options.data))

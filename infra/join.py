@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from protoken.config import valid_address
+from protoken.config import check_server_address
 from protoken.errors import UserError
 
 from .bundles import CREDENTIAL, BundleFiles
@@ -85,8 +85,7 @@ def join(clients_dir: Path, server: str, data_root: Path, state_root: Path, clai
     """Claim a bundle, write this client's data shard, run the client until it stops."""
     from protoken.cli import main
 
-    if not valid_address(server):
-        raise UserError(f"--server {server!r} must be HOST:PORT with a port in 0..65535")
+    check_server_address(server)
     claim = claim_bundle(clients_dir, claimant)
     try:
         home = Path(state_root) / claim.client_id

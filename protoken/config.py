@@ -144,10 +144,19 @@ def _apply(config: FederationConfig, data: dict[str, Any], origin: str) -> None:
             setattr(section, key, _coerce(dotted, value, hints[key]))
 
 
+ADDRESS_RULE = "must be HOST:PORT with a port in 0..65535"
+
+
 def valid_address(address: str) -> bool:
     """HOST:PORT with a port number in 0..65535."""
     host, _, port = address.rpartition(":")
     return bool(host) and port.isdigit() and int(port) <= 65535
+
+
+def check_server_address(address: str) -> None:
+    """A `--server` value, or a UserError saying what it must look like."""
+    if not valid_address(address):
+        raise UserError(f"--server {address!r} {ADDRESS_RULE}")
 
 
 def _validate(config: FederationConfig) -> None:
@@ -159,7 +168,7 @@ def _validate(config: FederationConfig) -> None:
         (0.0 < f.quorum <= 1.0, "federation.quorum", "must be a fraction in (0, 1]"),
         (f.round_timeout_s > 0, "federation.round_timeout_s", "must be positive"),
         (f.wait_timeout_s > 0, "federation.wait_timeout_s", "must be positive"),
-        (valid_address(f.address), "federation.address", "must be HOST:PORT with a port in 0..65535"),
+        (valid_address(f.address), "federation.address", ADDRESS_RULE),
         (t.mode in (LORA, FULL), "training.mode", f"must be {LORA!r} or {FULL!r}"),
         (t.local_steps >= 1, "training.local_steps", "must be at least 1"),
         (t.batch_size >= 1, "training.batch_size", "must be at least 1"),

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import grpc
 
 from protoken.attribution import ClientShare, Coverage, Provenance, TokenProvenance
-from protoken.config import valid_address
+from protoken.config import check_server_address
 from protoken.errors import UserError
 from protoken.tls import channel_credentials
 from protoken.v1 import federation_pb2 as pb
@@ -55,8 +55,7 @@ def provenance_from_events(events) -> Attribution:
 class AttributionClient:
     def __init__(self, server: str, *, tls_ca: str | None = None, tls_cert: str | None = None,
                  tls_key: str | None = None) -> None:
-        if not valid_address(server):
-            raise UserError(f"--server {server!r} must be HOST:PORT with a port in 0..65535")
+        check_server_address(server)
         credentials = channel_credentials(tls_ca, tls_cert, tls_key)
         self.server = server
         self._channel = (grpc.secure_channel(server, credentials, options=grpc_options()) if credentials
