@@ -233,6 +233,8 @@ class FederatedClient:
         except FloatingPointError as exc:
             self.log(f"round {task.round}: training diverged ({exc}); no update sent")
             self._progress = pb.HeartbeatRequest(round=task.round, phase="idle")
+            declined = pb.UpdateHeader(round=task.round, task_id=task.task_id, declined=f"training diverged: {exc}")
+            stub.UploadUpdate(iter([pb.UploadMessage(header=declined)]), metadata=self._metadata, timeout=60)
             return
         state = trainable_state(model)
         self.store.save(task.round, state, {"round": task.round, "task_id": task.task_id, "spec": asdict(spec),

@@ -35,7 +35,7 @@ class OpenRound:
     reference: dict[str, torch.Tensor]
     deadline: float
     answered: set[str] = field(default_factory=set)
-    gone: set[str] = field(default_factory=set)
+    gone: set[str] = field(default_factory=set)  # disconnected, or declined the task: not waited for
     metrics: dict[str, float] = field(default_factory=dict)
     closed: bool = False
     cond: threading.Condition = field(default_factory=threading.Condition)

@@ -103,6 +103,12 @@ class FederationServicer(rpc.FederationServicer):
         if client_id in round_.answered:
             return pb.UploadReply(error=_error(pb.ERROR_CODE_POLICY_REFUSED,
                                                f"client {client_id} already sent its update for round {header.round}"))
+        if header.declined:
+            with round_.cond:
+                round_.gone.add(client_id)
+                round_.cond.notify_all()
+            self.log(f"round {header.round}: {client_id} could not train: {header.declined[:300]}")
+            return pb.UploadReply(accepted=True)
         if header.num_examples == 0:
             return pb.UploadReply(error=_error(pb.ERROR_CODE_INVALID_ARGUMENT,
                                                "num_examples must be positive", "num_examples"))

@@ -177,3 +177,12 @@ def test_refused_settings_leave_no_state_behind(federation, override, message):
     assert result.returncode == 2, result.stderr
     assert message in result.stderr and "Traceback" not in result.stderr
     assert not fed.state_dir.exists()
+
+
+def test_clients_that_cannot_train_say_so_and_the_round_does_not_wait_for_its_deadline(federation):
+    fed = federation(training__learning_rate=1e30, federation__round_timeout_s=600.0)  # diverges at once
+    fed.start_all()
+    assert fed.wait_server(timeout=240) == 2  # well before the 600 s deadline
+    log = fed.log("server")
+    assert log.count("could not train: training diverged") == 3
+    assert "round 1 failed: 0 of 3 sampled clients sent an update" in log

@@ -210,7 +210,7 @@ class ServerMessage(_message.Message):
     def __init__(self, train: _Optional[_Union[TrainTask, _Mapping]] = ..., weights_chunk: _Optional[_Union[PayloadChunk, _Mapping]] = ..., probe: _Optional[_Union[ProbeRequest, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ...) -> None: ...
 
 class UpdateHeader(_message.Message):
-    __slots__ = ("round", "task_id", "num_examples", "metrics")
+    __slots__ = ("round", "task_id", "num_examples", "metrics", "declined")
     class MetricsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -222,11 +222,13 @@ class UpdateHeader(_message.Message):
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     NUM_EXAMPLES_FIELD_NUMBER: _ClassVar[int]
     METRICS_FIELD_NUMBER: _ClassVar[int]
+    DECLINED_FIELD_NUMBER: _ClassVar[int]
     round: int
     task_id: str
     num_examples: int
     metrics: _containers.ScalarMap[str, float]
-    def __init__(self, round: _Optional[int] = ..., task_id: _Optional[str] = ..., num_examples: _Optional[int] = ..., metrics: _Optional[_Mapping[str, float]] = ...) -> None: ...
+    declined: str
+    def __init__(self, round: _Optional[int] = ..., task_id: _Optional[str] = ..., num_examples: _Optional[int] = ..., metrics: _Optional[_Mapping[str, float]] = ..., declined: _Optional[str] = ...) -> None: ...
 
 class UploadMessage(_message.Message):
     __slots__ = ("header", "chunk")
