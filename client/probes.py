@@ -19,7 +19,7 @@ from protoken.trainable import base_model_of, load_trainable_state
 from protoken.v1 import federation_pb2 as pb
 from protoken.wire.probes import probe_from_wire, scores_to_wire
 
-from .store import LocalModelStore
+from .store import DamagedState, LocalModelStore
 
 DEFAULT_ALLOWED_BLOCKS = 2  # the last blocks a probe may ask about, besides lm_head
 
@@ -67,6 +67,10 @@ class ProbeAnswerer:
         if not self.store.has(request.round):
             return _refusal(request.probe_id, pb.ERROR_CODE_UNKNOWN_ROUND,
                             f"this client did not take part in round {request.round}", "round")
+        try:
+            state = self.store.load(request.round)  # checked first: a damaged round is refused, not fatal
+        except DamagedState as exc:
+            return _refusal(request.probe_id, pb.ERROR_CODE_INTERNAL, str(exc), "round")
         model = self.model_for_round(request.round)
         allowed = self._allowed(model)
         for item in request.modules:
@@ -75,7 +79,7 @@ class ProbeAnswerer:
                                 f"module {item.module!r} is outside this client's probe policy", "modules")
         try:
             probe = probe_from_wire(request)
-            load_trainable_state(model, self.store.load(request.round))
+            load_trainable_state(model, state)
             scores = module_scores(model, probe)
         except ValueError as exc:
             return _refusal(request.probe_id, pb.ERROR_CODE_INVALID_ARGUMENT, str(exc), "modules")

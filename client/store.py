@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from protoken.errors import UserError
@@ -16,6 +18,18 @@ STATE_FILE = "state.safetensors"
 
 
 OWNER_FILE = "client-id"
+
+
+class DamagedState(RuntimeError):
+    """A round's saved state is missing, unreadable or not what was written."""
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class LocalModelStore:
@@ -41,6 +55,7 @@ class LocalModelStore:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         save_file({k: v.contiguous() for k, v in state.items()}, str(tmp / STATE_FILE))
+        meta = {**meta, "sha256": _sha256(tmp / STATE_FILE)}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
         shutil.rmtree(final, ignore_errors=True)
         os.rename(tmp, final)
@@ -49,10 +64,21 @@ class LocalModelStore:
         return sorted(int(p.name) for p in (self.root / "rounds").iterdir() if p.name.isdigit())
 
     def has(self, round_number: int) -> bool:
-        return (self._dir(round_number) / STATE_FILE).exists()
+        return self._dir(round_number).is_dir()  # renamed into place whole: present means taken part
 
     def load(self, round_number: int) -> dict[str, torch.Tensor]:
-        return load_file(str(self._dir(round_number) / STATE_FILE))
+        """The round's state, checked against the checksum written with it; DamagedState otherwise."""
+        path = self._dir(round_number) / STATE_FILE
+        try:
+            expected = self.meta(round_number).get("sha256")
+            if expected is not None and _sha256(path) != expected:
+                raise DamagedState(f"this client's round {round_number} state {path} does not match its checksum")
+            return load_file(str(path))
+        except (OSError, ValueError, SafetensorError) as exc:
+            if isinstance(exc, DamagedState):
+                raise
+            raise DamagedState(f"this client's round {round_number} state in {path.parent} is unreadable: "
+                               f"{exc}") from exc
 
     def meta(self, round_number: int) -> dict:
         return json.loads((self._dir(round_number) / "meta.json").read_text())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import grpc
 
 from protoken.attribution import CALIBRATED, NO_GRADIENT, PAPER, Provenance
+from protoken.errors import UserError
 from protoken.v1 import federation_pb2 as pb
 from protoken.v1 import federation_pb2_grpc as rpc
 
@@ -56,7 +57,11 @@ class AttributionServicer(rpc.AttributionServicer):
             provenance, stats = self.attributor.attribute(request.prompt, request.round, request.max_new_tokens or None,
                                                    MODE_FROM_WIRE[request.mode])
         except AttributionError as exc:
+            self.log(f"attribution refused: {exc}")
             context.abort(_STATUS[exc.kind], str(exc))
+        except UserError as exc:  # the state directory cannot serve this round (damaged or missing)
+            self.log(f"attribution failed: {exc}")
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
         for client, reason in stats.refused.items():
             self.log(f"attribution: {client} did not answer: {reason}")
         self.log(f"attribution of round {provenance.round}: traced {provenance.traced or 'no client'} "

@@ -127,6 +127,8 @@ class Attributor:
             except ValueError as exc:
                 raise AttributionError("unavailable", f"cannot calibrate round {round_number}: {exc}; "
                                        "use mode 'paper' instead") from exc
+            if set(calibration.clients) != set(self.store.get(round_number).participants):
+                return calibration  # fitted without some client: used once, fitted again next time
             path.parent.mkdir(exist_ok=True)
             tmp = path.with_suffix(f".tmp{os.getpid()}")
             tmp.write_text(calibration.to_json())

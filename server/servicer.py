@@ -67,11 +67,16 @@ class FederationServicer(rpc.FederationServicer):
         session = self.sessions.lookup(client_id, request.session_id)
         if session is None:
             context.abort(grpc.StatusCode.NOT_FOUND, "unknown session: register again")
-        context.add_callback(lambda: self.sessions.disconnect(session))
+        context.add_callback(lambda: self._disconnected(session))
         self.sessions.mark_subscribed(session)
         self.log(f"client {client_id} connected ({session.num_examples} examples; "
                  f"{len(self.sessions.connected())} clients connected)")
         yield from session.messages()
+
+    def _disconnected(self, session) -> None:
+        if self.sessions.current(session.client_id) is session:  # not when a newer session replaced it
+            self.log(f"client {session.client_id} disconnected")
+        self.sessions.disconnect(session)
 
     def Heartbeat(self, request: pb.HeartbeatRequest, context) -> pb.HeartbeatReply:
         client_id = self._caller(context)

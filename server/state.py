@@ -119,8 +119,9 @@ class StateStore:
                                 f"{stored_meta.get(key)!r}, the config asks for {value!r}")
         if count == 0:
             raise UserError(f"cannot resume: {root} holds no completed round")
-        latest = store.latest()
-        store.load_weights(latest)  # verifies the checksum
+        for record in store.rounds():  # every completed round stays attributable
+            store.verify_weights(record)
+        store.load_weights(store.latest())
         store._take_writer_lock()
         return store
 
@@ -170,6 +171,14 @@ class StateStore:
         return next((r for r in self.rounds() if r.round == round_number), None)
 
     def load_weights(self, record: RoundRecord) -> dict[str, torch.Tensor]:
+        path = self.verify_weights(record)
+        try:
+            return load_file(str(path))
+        except SafetensorError as exc:
+            raise UserError(f"round {record.round}'s weights at {path} are unreadable: {exc}") from exc
+
+    def verify_weights(self, record: RoundRecord) -> Path:
+        """The round's weights file, after checking it against its recorded checksum."""
         path = record.directory / WEIGHTS_FILE
         try:
             sha = _file_sha256(path)
@@ -177,7 +186,4 @@ class StateStore:
             raise UserError(f"cannot read round {record.round}'s weights at {path}: {exc.strerror}") from exc
         if sha != record.sha256:
             raise UserError(f"round {record.round}'s weights at {path} do not match their recorded checksum")
-        try:
-            return load_file(str(path))
-        except SafetensorError as exc:
-            raise UserError(f"round {record.round}'s weights at {path} are unreadable: {exc}") from exc
+        return path

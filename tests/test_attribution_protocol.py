@@ -116,6 +116,21 @@ def test_restarted_light_client_answers_and_a_missing_client_is_reported(trained
     assert {s.client for s in partial.shares} == {"finance", "medical"}
 
 
+def test_a_calibration_missing_a_client_is_not_kept_and_a_damaged_round_is_a_clear_error(trained):
+    """After the test above: math is down."""
+    fed = trained
+    client = AttributionClient(fed.address)
+    result = client.attribute(PROMPT, round_number=1, mode="calibrated").provenance
+    assert result.coverage.missing == ["math"]
+    assert not list((fed.state_dir / "calibration").glob("round-000001-*"))  # fitted again once math is back
+    weights = fed.state_dir / "rounds" / "000001" / "global.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-4] + b"XXXX")
+    with pytest.raises(UserError) as failed:
+        client.attribute(PROMPT, round_number=1, mode="paper")
+    assert "round 1's weights" in str(failed.value) and "Exception iterating" not in str(failed.value)
+    assert "attribution failed: round 1's weights" in fed.log("server")
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--server", "127.0.0.1:99999"], "must be HOST:PORT"),
     (["--server", ""], "must be HOST:PORT"),

@@ -104,3 +104,20 @@ def test_a_bad_allow_module_pattern_is_refused_up_front():
     with pytest.raises(UserError, match="not a regular expression"):
         compile_policy(["(["])
     assert compile_policy([r"model\.layers\.1\..*"])[0].fullmatch("model.layers.1.mlp")
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "remove"])
+def test_a_damaged_round_is_refused_with_a_reason_and_the_client_keeps_answering(setup, damage):
+    model, store, relevance = setup
+    store.save(2, trainable_state(model), {"spec": {}})
+    path = store.root / "rounds" / "000002" / "state.safetensors"
+    data = path.read_bytes()
+    if damage == "flip":
+        path.write_bytes(data[:-8] + bytes(8))  # the header still parses: only the checksum sees it
+    elif damage == "truncate":
+        path.write_bytes(data[:1000])
+    else:
+        path.unlink()
+    answer = _answer(setup, probe_to_wire(relevance.probe, 2))
+    assert answer.error.code == pb.ERROR_CODE_INTERNAL and "round 2" in answer.error.message
+    assert not _answer(setup, probe_to_wire(relevance.probe, 1)).HasField("error")

@@ -57,3 +57,17 @@ def test_orphan_round_directory_is_replaced(tmp_path):
     assert not (orphan / "junk").exists()
     with sqlite3.connect(tmp_path / "s" / "index.sqlite") as db:
         assert db.execute("SELECT COUNT(*) FROM rounds").fetchone()[0] == 1
+
+
+def test_resume_checks_every_round_not_only_the_latest(tmp_path):
+    store = StateStore.create(tmp_path / "s", META)
+    for number in range(3):
+        store.save_round(number, {"w": torch.full((3,), float(number))}, ["a"] if number else [], {})
+    store.close()
+    middle = store.get(1).directory / "global.safetensors"
+    middle.write_bytes(middle.read_bytes()[:-4] + b"XXXX")
+    with pytest.raises(UserError, match="round 1's weights .* recorded checksum"):
+        StateStore.open_for_resume(tmp_path / "s", META)
+    middle.unlink()
+    with pytest.raises(UserError, match="cannot read round 1's weights"):
+        StateStore.open_for_resume(tmp_path / "s", META)
