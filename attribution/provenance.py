@@ -31,9 +31,9 @@ class Coverage:
     uncalibrated: list[str] = field(default_factory=list)  # answered, but absent from the calibration
 
     def __str__(self) -> str:
-        text = f"{len(self.answered)} of {len(self.asked)} clients answered"
+        text = f"{len(self.answered)} of {len(self.asked)} clients counted"
         notes = [f"missing: {', '.join(self.missing)}"] if self.missing else []
-        notes += [f"not calibrated: {', '.join(self.uncalibrated)}"] if self.uncalibrated else []
+        notes += [f"answered but not calibrated, left out: {', '.join(self.uncalibrated)}"] if self.uncalibrated else []
         return text + (f" ({'; '.join(notes)})" if notes else "")
 
 

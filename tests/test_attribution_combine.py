@@ -128,7 +128,7 @@ def test_calibration_refuses_what_it_cannot_judge(tokenizer, biased):
     late = build_provenance(relevance, {**answers, "dave": answers["alice"] + 50}, tokenizer, calibration=calibration)
     assert late.coverage.uncalibrated == ["dave"] and late.coverage.answered == CLIENTS
     assert "dave" not in [share.client for share in late.shares] and late.traced != "dave"
-    assert str(late.coverage) == "3 of 4 clients answered (not calibrated: dave)"
+    assert str(late.coverage) == "3 of 4 clients counted (answered but not calibrated, left out: dave)"
     with pytest.raises(ValueError, match="not in the calibration"):
         calibration.standard_scores(["dave"], torch.zeros(1, 3, dtype=torch.float64))
     other = Calibration(modules=["lm_head"], clients=calibration.clients)
@@ -143,7 +143,7 @@ def test_coverage_and_bad_answers(tokenizer):
     answers = answers_for(relevance.probe.num_tokens, {"alice": 0, "bob": 0, "carol": 0}, torch.Generator())
     provenance = build_provenance(relevance, {**answers, "carol": None}, tokenizer, mode=NO_GRADIENT)
     assert provenance.coverage.answered == ["alice", "bob"] and provenance.coverage.missing == ["carol"]
-    assert str(provenance.coverage) == "2 of 3 clients answered (missing: carol)"
+    assert str(provenance.coverage) == "2 of 3 clients counted (missing: carol)"
     assert [share.client for share in provenance.shares] == ["alice", "bob"]
     nobody = build_provenance(relevance, {client: None for client in CLIENTS}, tokenizer, mode=PAPER)
     assert nobody.traced is None and nobody.shares == [] and len(nobody.tokens) == relevance.probe.num_tokens
