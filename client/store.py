@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -12,6 +11,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from protoken.checksums import file_sha256
 from protoken.errors import UserError
 
 STATE_FILE = "state.safetensors"
@@ -22,14 +22,6 @@ OWNER_FILE = "client-id"
 
 class DamagedState(RuntimeError):
     """A round's saved state is missing, unreadable or not what was written."""
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class LocalModelStore:
@@ -55,7 +47,7 @@ class LocalModelStore:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         save_file({k: v.contiguous() for k, v in state.items()}, str(tmp / STATE_FILE))
-        meta = {**meta, "sha256": _sha256(tmp / STATE_FILE)}
+        meta = {**meta, "sha256": file_sha256(tmp / STATE_FILE)}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
         shutil.rmtree(final, ignore_errors=True)
         os.rename(tmp, final)
@@ -71,7 +63,7 @@ class LocalModelStore:
         path = self._dir(round_number) / STATE_FILE
         try:
             expected = self.meta(round_number).get("sha256")
-            if expected is not None and _sha256(path) != expected:
+            if expected is not None and file_sha256(path) != expected:
                 raise DamagedState(f"this client's round {round_number} state {path} does not match its checksum")
             return load_file(str(path))
         except (OSError, ValueError, SafetensorError) as exc:

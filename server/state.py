@@ -8,7 +8,6 @@ either the previous state or the new round, never half of one.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -21,6 +20,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from protoken.checksums import file_sha256
 from protoken.errors import UserError
 
 _SCHEMA = """
@@ -45,14 +45,6 @@ class RoundRecord:
     participants: list[str]
     metrics: dict[str, float]
     completed_at: float
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class StateStore:
@@ -144,7 +136,7 @@ class StateStore:
         for path in (tmp / WEIGHTS_FILE, tmp / "round.json"):
             with open(path, "rb") as handle:
                 os.fsync(handle.fileno())
-        sha = _file_sha256(tmp / WEIGHTS_FILE)
+        sha = file_sha256(tmp / WEIGHTS_FILE)
         shutil.rmtree(final, ignore_errors=True)  # an orphan from a crash before it was indexed
         os.rename(tmp, final)
         completed_at = time.time()
@@ -181,7 +173,7 @@ class StateStore:
         """The round's weights file, after checking it against its recorded checksum."""
         path = record.directory / WEIGHTS_FILE
         try:
-            sha = _file_sha256(path)
+            sha = file_sha256(path)
         except OSError as exc:
             raise UserError(f"cannot read round {record.round}'s weights at {path}: {exc.strerror}") from exc
         if sha != record.sha256:
