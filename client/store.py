@@ -15,8 +15,6 @@ from protoken.checksums import file_sha256
 from protoken.errors import UserError
 
 STATE_FILE = "state.safetensors"
-
-
 OWNER_FILE = "client-id"
 
 
@@ -29,12 +27,14 @@ class LocalModelStore:
 
     def __init__(self, root: Path, client_id: str) -> None:
         self.root = Path(root)
+        self._verified: dict[int, tuple[int, int]] = {}  # round -> (size, mtime) of the file last checked
         owner = self.root / OWNER_FILE
-        if owner.exists() and owner.read_text().strip() != client_id:
-            raise UserError(f"state directory {self.root} belongs to client {owner.read_text().strip()!r}, "
+        recorded = owner.read_text().strip() if owner.exists() else None
+        if recorded is not None and recorded != client_id:
+            raise UserError(f"state directory {self.root} belongs to client {recorded!r}, "
                             f"not {client_id!r}: give this client its own --state-dir")
         (self.root / "rounds").mkdir(parents=True, exist_ok=True)
-        if not owner.exists():
+        if recorded is None:
             owner.write_text(client_id + "\n")
 
     def _dir(self, round_number: int) -> Path:
@@ -51,6 +51,7 @@ class LocalModelStore:
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
         shutil.rmtree(final, ignore_errors=True)
         os.rename(tmp, final)
+        self._verified.pop(round_number, None)
 
     def rounds(self) -> list[int]:
         return sorted(int(p.name) for p in (self.root / "rounds").iterdir() if p.name.isdigit())
@@ -62,15 +63,22 @@ class LocalModelStore:
         """The round's state, checked against the checksum written with it; DamagedState otherwise."""
         path = self._dir(round_number) / STATE_FILE
         try:
-            expected = self.meta(round_number).get("sha256")
-            if expected is not None and file_sha256(path) != expected:
-                raise DamagedState(f"this client's round {round_number} state {path} does not match its checksum")
+            self._verify(round_number, path)
             return load_file(str(path))
         except (OSError, ValueError, SafetensorError) as exc:
-            if isinstance(exc, DamagedState):
-                raise
             raise DamagedState(f"this client's round {round_number} state in {path.parent} is unreadable: "
                                f"{exc}") from exc
+
+    def _verify(self, round_number: int, path: Path) -> None:
+        """Hash the file only when it changed since it was last found intact (probes repeat rounds)."""
+        stat = path.stat()
+        seen = (stat.st_size, stat.st_mtime_ns)
+        if self._verified.get(round_number) == seen:
+            return
+        expected = self.meta(round_number).get("sha256")  # absent only in states saved before checksums
+        if expected is not None and file_sha256(path) != expected:
+            raise DamagedState(f"this client's round {round_number} state {path} does not match its checksum")
+        self._verified[round_number] = seen
 
     def meta(self, round_number: int) -> dict:
         return json.loads((self._dir(round_number) / "meta.json").read_text())

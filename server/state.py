@@ -113,7 +113,6 @@ class StateStore:
             raise UserError(f"cannot resume: {root} holds no completed round")
         for record in store.rounds():  # every completed round stays attributable
             store.verify_weights(record)
-        store.load_weights(store.latest())
         store._take_writer_lock()
         return store
 

@@ -1,9 +1,10 @@
 """scaling: many clients, a few sampled per round, a malicious fraction (the paper: 55, 10 per round).
 
 Clients run with ``--release-model``, so one that is not training or answering a probe holds no
-model, and are forked from one zygote (`protoken.zygote`), so they share the imported libraries. A sentinel response at round r can only be traced to a malicious client when one took part
-in round r (attribution asks that round's clients), so accuracy is reported over those rounds,
-and the rounds without one are listed apart.
+model, and are forked from one zygote (`protoken.zygote`), so they share the imported libraries.
+A sentinel response at round r can only be traced to a malicious client when one took part in
+round r (attribution asks that round's clients), so accuracy is reported over those rounds, and
+the rounds without one are listed apart.
 """
 
 from __future__ import annotations
